@@ -1,0 +1,140 @@
+"""Settings: the config file (YAML) merged over built-in defaults, then environment overrides.
+
+Lookup order for the file: the ``config`` argument, ``$ARCTICSQL_CONFIG``, ``./config/config.yaml``;
+a missing default file is fine (defaults apply), a missing explicitly named file is an error.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CORE_LIBRARIES = (
+    "ticks", "prices_1min", "prices_5min", "prices_daily",
+    "indices", "market_internals",
+    "news_raw", "news_enriched", "sentiment",
+    "features", "signals",
+    "metadata", "universe",
+)
+
+DEFAULTS: dict[str, Any] = {
+    "arctic_storage_path": "lmdb://./data/arctic_storage",
+    "core_libraries": list(CORE_LIBRARIES),
+    "processing": {"batch_size": 32, "max_workers": 4, "scan_chunk_mb": 256},
+    "storage": {
+        "type": "local",
+        "allow_unsafe_pickle": False,
+        "local": {"base_path": "./data/pickles"},
+        "gcs": {"bucket_name": None, "cache_dir": "./data/gcs_cache"},
+    },
+}
+
+DEFAULT_CONFIG_PATH = Path("config") / "config.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    arctic_uri: str
+    core_libraries: tuple[str, ...]
+    max_workers: int
+    batch_size: int
+    scan_chunk_bytes: int
+    storage: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None  # the file the settings came from, if any
+
+    @property
+    def storage_type(self) -> str:
+        return str(self.storage.get("type", "local")).lower()
+
+    @property
+    def allow_unsafe_pickle(self) -> bool:
+        return bool(self.storage.get("allow_unsafe_pickle", False))
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def normalise_uri(uri: str) -> str:
+    """Make a relative ``lmdb://`` path absolute (against the working directory), so the store does not
+    move when the process changes directory; other URIs pass through unchanged."""
+    if uri.startswith("lmdb://"):
+        rest = uri[len("lmdb://"):]
+        path, sep, options = rest.partition("?")
+        if not os.path.isabs(path):
+            path = os.path.abspath(path)
+        return f"lmdb://{path}{sep}{options}"
+    return uri
+
+
+def load_settings(config: str | os.PathLike | dict | None = None, uri: str | None = None) -> Settings:
+    """Build settings from a file path, a dict (already-parsed config), or the default lookup."""
+    source: str | None = None
+    if isinstance(config, dict):
+        data = config
+    else:
+        explicit = config if config is not None else os.environ.get("ARCTICSQL_CONFIG")
+        if explicit:
+            path = Path(explicit)
+            if not path.is_file():
+                raise ConfigError(f"config file not found: {path}")
+            data, source = _read_yaml(path), str(path)
+        elif DEFAULT_CONFIG_PATH.is_file():
+            data, source = _read_yaml(DEFAULT_CONFIG_PATH), str(DEFAULT_CONFIG_PATH)
+        else:
+            data = {}
+    merged = _merge(DEFAULTS, data)
+
+    env = os.environ
+    arctic_uri = uri or env.get("ARCTICSQL_URI") or merged["arctic_storage_path"]
+    storage = merged["storage"]
+    if env.get("LOCAL_STORAGE_PATH"):
+        storage["local"]["base_path"] = env["LOCAL_STORAGE_PATH"]
+    if env.get("GCS_BUCKET_NAME"):
+        storage["gcs"]["bucket_name"] = env["GCS_BUCKET_NAME"]
+    if env.get("ARCTICSQL_STORAGE_TYPE"):
+        storage["type"] = env["ARCTICSQL_STORAGE_TYPE"]
+
+    processing = merged["processing"]
+    try:
+        max_workers = max(1, int(processing.get("max_workers", 4)))
+        batch_size = max(1, int(processing.get("batch_size", 32)))
+        chunk_mb = float(processing.get("scan_chunk_mb", 256))
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"processing settings must be numbers: {error}") from None
+    return Settings(
+        arctic_uri=normalise_uri(str(arctic_uri)),
+        core_libraries=tuple(merged.get("core_libraries") or ()),
+        max_workers=max_workers,
+        batch_size=batch_size,
+        scan_chunk_bytes=max(1, int(chunk_mb * 1024 * 1024)),
+        storage=storage,
+        source=source,
+    )
