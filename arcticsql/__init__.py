@@ -1,0 +1,104 @@
+"""arcticsql: SQL over an ArcticDB quant research store and pickle datasets, on DuckDB.
+
+    >>> import arcticsql
+    >>> conn = arcticsql.connect()                    # config/config.yaml, or defaults
+    >>> cur = conn.cursor()
+    >>> cur.execute("SELECT count(*) FROM prices_1min.AAPL WHERE ts >= ?", ["2024-01-02"])
+
+PEP 249 module interface: ``connect``, ``apilevel``, ``threadsafety``, ``paramstyle``, the exception
+hierarchy and the type objects.
+"""
+
+from __future__ import annotations
+
+import datetime as _datetime
+import os
+
+from arcticsql.config import ConfigError, Settings, load_settings
+from arcticsql.dbapi import Connection, Cursor
+from arcticsql.errors import (
+    DatabaseError,
+    DataError,
+    Error,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    Warning,  # noqa: A004 - PEP 249 name
+)
+
+__version__ = "0.1.0"
+
+apilevel = "2.0"
+threadsafety = 1          # threads may share the module, not connections
+paramstyle = "qmark"      # '?'; '$1' and '$name' (with a dict) also work
+
+
+def connect(uri: str | None = None, config: str | os.PathLike | dict | None = None) -> Connection:
+    """Open an arcticsql connection.
+
+    ``uri``: an ArcticDB URI (``lmdb://./data/arctic_storage``, ``mem://``, ``s3://...``), overriding the
+    config file and ``$ARCTICSQL_URI``. ``config``: a YAML path or a dict; default ``$ARCTICSQL_CONFIG``,
+    then ``./config/config.yaml``, then built-in defaults.
+    """
+    from arcticsql.session import Session
+
+    try:
+        settings = load_settings(config, uri)
+    except ConfigError as error:
+        raise InterfaceError(str(error)) from None
+    return Connection(Session(settings))
+
+
+class _TypeSet(frozenset):
+    """A PEP 249 type object: equal to every DuckDB type name in the set."""
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            base = other.split("(")[0].upper()
+            return base in self
+        return frozenset.__eq__(self, other)
+
+    def __hash__(self) -> int:
+        return frozenset.__hash__(self)
+
+
+STRING = _TypeSet({"VARCHAR", "CHAR", "TEXT", "STRING", "UUID", "ENUM"})
+BINARY = _TypeSet({"BLOB", "BYTEA", "BIT"})
+NUMBER = _TypeSet({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                   "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "BOOLEAN",
+                   "NUMBER", "bool", "NUMERIC"})
+DATETIME = _TypeSet({"DATE", "TIME", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS",
+                     "TIMESTAMP_S", "INTERVAL", "TIME WITH TIME ZONE", "DATETIME"})
+ROWID = _TypeSet({"ROWID"})
+
+Date = _datetime.date
+Time = _datetime.time
+Timestamp = _datetime.datetime
+
+
+def DateFromTicks(ticks: float) -> _datetime.date:  # noqa: N802 - PEP 249 name
+    return _datetime.date.fromtimestamp(ticks)
+
+
+def TimeFromTicks(ticks: float) -> _datetime.time:  # noqa: N802
+    return _datetime.datetime.fromtimestamp(ticks).time()
+
+
+def TimestampFromTicks(ticks: float) -> _datetime.datetime:  # noqa: N802
+    return _datetime.datetime.fromtimestamp(ticks)
+
+
+def Binary(value) -> bytes:  # noqa: N802
+    return bytes(value)
+
+
+__all__ = [
+    "BINARY", "DATETIME", "NUMBER", "ROWID", "STRING", "Binary", "Connection", "Cursor", "DataError",
+    "DatabaseError", "Date", "DateFromTicks", "Error", "IntegrityError", "InterfaceError", "InternalError",
+    "NotSupportedError", "OperationalError", "ProgrammingError", "Settings", "Time", "TimeFromTicks",
+    "Timestamp", "TimestampFromTicks", "Warning", "apilevel", "connect", "load_settings", "paramstyle",
+    "threadsafety",
+]

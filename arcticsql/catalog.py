@@ -1,0 +1,189 @@
+"""Names to ArcticDB libraries, symbols and versions, and each symbol version's SQL schema.
+
+Resolution is lazy and exact-name first: a one-symbol query costs a ``read_metadata`` (to pin the version)
+whatever the size of the library; schemas are cached per (library, symbol, version), since a version never
+changes once written.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pandas as pd
+
+from arcticsql.config import Settings
+from arcticsql.errors import OperationalError, ProgrammingError, suggest
+from arcticsql.names import glob_regex, is_glob, matches
+from arcticsql.scan.arctic_source import ArcticSymbolSource, ReadLog
+from arcticsql.scan.schema import SymbolSchema, build_schema, whole_microseconds
+
+#: as_of values: a version number, a snapshot name, or a point in time (naive = UTC).
+AsOf = int | str | pd.Timestamp | None
+
+_ARCTICS: dict[str, object] = {}
+_ARCTICS_LOCK = threading.Lock()
+
+
+def open_arctic(uri: str):
+    """An ``arcticdb.Arctic`` for ``uri``; one per LMDB path per process, since LMDB environments must not
+    be opened twice by one process."""
+    import arcticdb
+
+    try:
+        if not uri.startswith("lmdb://"):
+            return arcticdb.Arctic(uri)
+        with _ARCTICS_LOCK:
+            if uri not in _ARCTICS:
+                _ARCTICS[uri] = arcticdb.Arctic(uri)
+            return _ARCTICS[uri]
+    except Exception as error:  # arcticdb raises plain exceptions for bad URIs
+        raise OperationalError(f"cannot open ArcticDB store {uri!r}: {error}") from None
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: int
+    date: pd.Timestamp
+    snapshots: tuple[str, ...]
+    deleted: bool
+
+
+class Catalog:
+    """The libraries and symbols of one ArcticDB store."""
+
+    def __init__(self, arctic, settings: Settings, log: ReadLog | None = None) -> None:
+        self.arctic = arctic
+        self.settings = settings
+        self.log = log or ReadLog()
+        self._libraries: dict[str, object] = {}
+        self._schemas: dict[tuple[str, str, int], SymbolSchema] = {}
+        self._lock = threading.Lock()
+        self.executor = ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="arcticsql-read")
+
+    # -- libraries ------------------------------------------------------------------------------------
+    def library_names(self) -> list[str]:
+        return sorted(set(self.arctic.list_libraries()))
+
+    def has_library(self, name: str) -> bool:
+        return (name in self._libraries or name in self.settings.core_libraries
+                or self.arctic.has_library(name))
+
+    def library(self, name: str, *, create: bool = False):
+        """The library called ``name``; a core library (or any, with ``create``) is created on first use."""
+        lib = self._libraries.get(name)
+        if lib is not None:
+            return lib
+        if self.arctic.has_library(name):
+            lib = self.arctic.get_library(name)
+        elif create or name in self.settings.core_libraries:
+            lib = self.arctic.get_library(name, create_if_missing=True)
+        else:
+            known = set(self.library_names()) | set(self.settings.core_libraries)
+            raise ProgrammingError(f"unknown library {name!r}{suggest(name, known)}")
+        self._libraries[name] = lib
+        return lib
+
+    def matching_libraries(self, pattern: str) -> list[str]:
+        names = set(self.library_names()) | set(self.settings.core_libraries)
+        if not is_glob(pattern):
+            return [pattern] if pattern in names else []
+        return sorted(n for n in names if matches(pattern, n))
+
+    # -- symbols --------------------------------------------------------------------------------------
+    def symbols(self, library: str, pattern: str | None = None) -> list[str]:
+        lib = self.library(library)
+        if pattern is None or pattern == "*":
+            return sorted(lib.list_symbols())
+        if not is_glob(pattern):
+            return [pattern] if lib.has_symbol(pattern) else []
+        return sorted(lib.list_symbols(regex=glob_regex(pattern)))
+
+    def unknown_symbol(self, library: str, symbol: str) -> ProgrammingError:
+        try:
+            known = self.library(library).list_symbols()
+        except Exception:  # noqa: BLE001 - suggestions are best effort
+            known = []
+        return ProgrammingError(f"unknown symbol {symbol!r} in library {library!r}{suggest(symbol, known)}")
+
+    def pin_version(self, library: str, symbol: str, as_of: AsOf = None) -> int:
+        """The version number ``as_of`` selects (the latest when None)."""
+        lib = self.library(library)
+        try:
+            return int(lib.read_metadata(symbol, as_of=as_of).version)
+        except Exception as error:  # noqa: BLE001 - arcticdb's missing-data errors have many types
+            if not _is_missing(error):
+                raise
+        if not lib.has_symbol(symbol):
+            raise self.unknown_symbol(library, symbol)
+        raise self.missing_version(library, symbol, as_of)
+
+    def missing_version(self, library: str, symbol: str, as_of: AsOf) -> ProgrammingError:
+        lib = self.library(library)
+        what = {int: "version", str: "snapshot"}.get(type(as_of), "a version at or before")
+        available = ""
+        try:
+            if isinstance(as_of, str):
+                snaps = sorted(lib.list_snapshots())
+                available = f"; snapshots: {', '.join(snaps) or 'none'}"
+            else:
+                versions = sorted(v.version for v in lib.list_versions(symbol))
+                available = f"; versions: {', '.join(map(str, versions))}"
+        except Exception:  # noqa: BLE001
+            pass
+        return ProgrammingError(f"{library}/{symbol} has no {what} {as_of!s}{available}")
+
+    def schema(self, library: str, symbol: str, as_of: AsOf = None) -> SymbolSchema:
+        """The SQL schema of a symbol version (pinned: ``as_of`` resolved to a version number)."""
+        version = self.pin_version(library, symbol, as_of)
+        key = (library, symbol, version)
+        cached = self._schemas.get(key)
+        if cached is not None:
+            return cached
+        lib = self.library(library)
+        stored = lib.read(symbol, as_of=version, row_range=(0, 0), output_format="pyarrow").data.schema
+        description = lib.get_description(symbol, as_of=version)
+        schema = build_schema(library, symbol, version, stored, int(description.row_count),
+                              self._whole_us_check(lib, symbol, version, int(description.row_count)),
+                              tuple(description.date_range))
+        with self._lock:
+            self._schemas[key] = schema
+        return schema
+
+    def _whole_us_check(self, lib, symbol: str, version: int, row_count: int) -> Callable[[str], bool]:
+        def check(_stored_index_name: str) -> bool:
+            # An index-only read (columns=[]), in chunks so a huge symbol is not held at once.
+            step = max(1_000_000, self.settings.scan_chunk_bytes // 8)
+            for first in range(0, max(row_count, 1), step):
+                table = lib.read(symbol, as_of=version, columns=[], output_format="pyarrow",
+                                 row_range=(first, min(row_count, first + step))).data
+                if table.num_columns and not whole_microseconds(table.column(0)):
+                    return False
+            return True
+
+        return check
+
+    def source(self, schema: SymbolSchema) -> ArcticSymbolSource:
+        return ArcticSymbolSource(self.library(schema.library), schema,
+                                  chunk_bytes=self.settings.scan_chunk_bytes, log=self.log,
+                                  executor=self.executor)
+
+    def versions(self, library: str, symbol: str) -> list[VersionInfo]:
+        lib = self.library(library)
+        if not lib.has_symbol(symbol):
+            raise self.unknown_symbol(library, symbol)
+        out = []
+        for (sym, version), info in lib.list_versions(symbol).items():
+            out.append(VersionInfo(int(version), pd.Timestamp(info.date), tuple(info.snapshots),
+                                   bool(info.deleted)))
+        return sorted(out, key=lambda v: v.version)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _is_missing(error: BaseException) -> bool:
+    name = type(error).__name__
+    return "NoDataFound" in name or "NoSuchVersion" in name or "not found" in str(error)

@@ -1,0 +1,223 @@
+"""PEP 249 (DB-API 2.0) Connection and Cursor over a :class:`~arcticsql.session.Session`.
+
+Each cursor owns a DuckDB connection on the session's database, so registered ArcticDB sources and
+pending results of one cursor never disturb another; tables created with plain ``CREATE TABLE`` are shared
+by all cursors of a connection, ``CREATE TEMP TABLE`` is private to its cursor (DuckDB's own rule).
+ArcticDB writes are durable when the statement returns: ``commit`` and ``rollback`` apply to DuckDB's
+own tables only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from arcticsql.errors import InterfaceError, ProgrammingError, translate
+from arcticsql.session import Session
+
+
+class Cursor:
+    """A DB-API cursor; also ``fetch_df()`` and ``fetch_arrow()`` like DuckDB's own."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._duck = connection.session.new_duck_connection()
+        self.arraysize = 1
+        self.rowcount = -1
+        self.description: list[tuple] | None = None
+        self.message: str | None = None
+        self._has_result = False
+        self._closed = False
+
+    # -- execution --------------------------------------------------------------------------------------
+    def execute(self, operation: str, parameters: Sequence[Any] | dict[str, Any] | None = None) -> Cursor:
+        self._check_open()
+        self.description, self.rowcount, self.message, self._has_result = None, -1, None, False
+        outcome = self.connection.session.execute(self._duck, operation, parameters)
+        self.rowcount = outcome.rowcount
+        self.message = outcome.message
+        self._has_result = outcome.has_result
+        if outcome.has_result:
+            try:
+                self.description = _description(self._duck.description)
+            except Exception as error:  # noqa: BLE001
+                raise translate(error) from error
+        return self
+
+    def executemany(self, operation: str, seq_of_parameters) -> Cursor:
+        self._check_open()
+        total = 0
+        for parameters in seq_of_parameters:
+            self.execute(operation, parameters)
+            if self.rowcount >= 0:
+                total += self.rowcount
+        self.rowcount = total if total else -1
+        self.description, self._has_result = None, False
+        return self
+
+    # -- fetching ----------------------------------------------------------------------------------------
+    def fetchone(self):
+        self._check_result()
+        return self._call("fetchone")
+
+    def fetchmany(self, size: int | None = None):
+        self._check_result()
+        return self._call("fetchmany", self.arraysize if size is None else size)
+
+    def fetchall(self):
+        self._check_result()
+        return self._call("fetchall")
+
+    def fetch_df(self):
+        """The remaining rows as a pandas DataFrame."""
+        self._check_result()
+        return self._call("fetch_df")
+
+    fetchdf = fetch_df
+
+    def fetch_arrow(self):
+        """The remaining rows as a pyarrow Table."""
+        self._check_result()
+        return self._call("fetch_arrow_table")
+
+    def fetch_record_batch(self, rows_per_batch: int = 1_000_000):
+        """The remaining rows as a pyarrow RecordBatchReader (streamed)."""
+        self._check_result()
+        return self._call("fetch_record_batch", rows_per_batch)
+
+    def __iter__(self) -> Iterator[tuple]:
+        while True:
+            row = self.fetchone()
+            if row is None:
+                return
+            yield row
+
+    # -- DB-API odds and ends -------------------------------------------------------------------------
+    def setinputsizes(self, sizes) -> None:  # noqa: D102 - required by PEP 249, no-op
+        pass
+
+    def setoutputsize(self, size, column=None) -> None:  # noqa: D102
+        pass
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            try:
+                self._duck.close()
+            except Exception:  # noqa: BLE001 - closing twice or after the session is fine
+                pass
+
+    def interrupt(self) -> None:
+        """Cancel the statement running on this cursor (from another thread)."""
+        self._duck.interrupt()
+
+    def query_progress(self) -> float:
+        """Percent done of the running statement, -1 when unknown."""
+        return self._duck.query_progress()
+
+    def __enter__(self) -> Cursor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed or self.connection.closed
+
+    def _call(self, method: str, *args):
+        try:
+            return getattr(self._duck, method)(*args)
+        except Exception as error:  # noqa: BLE001
+            raise translate(error) from error
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise InterfaceError("cursor is closed")
+
+    def _check_result(self) -> None:
+        self._check_open()
+        if not self._has_result:
+            raise ProgrammingError("no result set: execute a query first")
+
+
+class Connection:
+    """A DB-API connection: one DuckDB database over one ArcticDB store."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._default: Cursor | None = None
+        self._cursors: list[Cursor] = []
+
+    @property
+    def closed(self) -> bool:
+        return self.session.closed
+
+    @property
+    def catalog(self):
+        return self.session.catalog
+
+    def cursor(self) -> Cursor:
+        if self.closed:
+            raise InterfaceError("connection is closed")
+        cursor = Cursor(self)
+        self._cursors.append(cursor)
+        return cursor
+
+    def execute(self, operation: str, parameters=None) -> Cursor:
+        """Shortcut: execute on a new cursor and return it (as sqlite3 and DuckDB do)."""
+        return self.cursor().execute(operation, parameters)
+
+    def sql(self, query: str, parameters=None):
+        """The result of ``query`` as a pandas DataFrame."""
+        with self.cursor() as cursor:
+            return cursor.execute(query, parameters).fetch_df()
+
+    def commit(self) -> None:
+        if self.closed:
+            raise InterfaceError("connection is closed")
+        for cursor in self._cursors:
+            if not cursor.closed:
+                _finish_transaction(cursor._duck, "commit")
+
+    def rollback(self) -> None:
+        if self.closed:
+            raise InterfaceError("connection is closed")
+        for cursor in self._cursors:
+            if not cursor.closed:
+                _finish_transaction(cursor._duck, "rollback")
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        for cursor in self._cursors:
+            cursor.close()
+        self._cursors.clear()
+        self.session.close()
+
+    def interrupt(self) -> None:
+        for cursor in self._cursors:
+            if not cursor.closed:
+                cursor.interrupt()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None and not self.closed:
+            self.commit()
+        self.close()
+
+
+def _finish_transaction(duck, verb: str) -> None:
+    try:
+        getattr(duck, verb)()
+    except Exception as error:  # noqa: BLE001
+        if "no transaction is active" not in str(error):
+            raise translate(error) from error
+
+
+def _description(raw) -> list[tuple] | None:
+    if raw is None:
+        return None
+    return [(name, type_code, None, None, None, None, None) for name, type_code, *_ in raw]

@@ -1,0 +1,124 @@
+"""PEP 249 exception hierarchy, and the mapping of DuckDB, ArcticDB and storage errors onto it.
+
+Every error a user can provoke with a statement surfaces as one of these, with a one-line message;
+the REPL and CLI print ``str(error)`` and never a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class Warning(Exception):  # noqa: A001 - the name is fixed by PEP 249
+    """Important warnings, such as data truncation."""
+
+
+class Error(Exception):
+    """Base of every arcticsql error."""
+
+
+class InterfaceError(Error):
+    """Misuse of the interface: a closed cursor or connection, a bad parameter list."""
+
+
+class DatabaseError(Error):
+    """Errors reported by the database (DuckDB or ArcticDB)."""
+
+
+class DataError(DatabaseError):
+    """A value cannot be processed: out of range, wrong type, unsupported column type."""
+
+
+class OperationalError(DatabaseError):
+    """The store cannot be reached or an operation was interrupted."""
+
+
+class IntegrityError(DatabaseError):
+    """A write would break the store's integrity (overlapping append, unsorted index)."""
+
+
+class InternalError(DatabaseError):
+    """The database is in an unexpected state."""
+
+
+class ProgrammingError(DatabaseError):
+    """A bad statement: syntax errors, unknown libraries, symbols, versions or columns."""
+
+
+class NotSupportedError(DatabaseError):
+    """A feature that arcticsql or the store does not support."""
+
+
+def suggest(name: str, candidates: Iterable[str], limit: int = 3) -> str:
+    """'; did you mean X, Y?' for close matches of ``name``, or ''."""
+    close = difflib.get_close_matches(name, list(candidates), n=limit, cutoff=0.6)
+    if not close:
+        lowered = name.lower()
+        close = [c for c in candidates if c.lower() == lowered][:limit]
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
+def _duckdb_mapping() -> list[tuple[type, type]]:
+    import duckdb
+
+    return [
+        (duckdb.ParserException, ProgrammingError),
+        (duckdb.BinderException, ProgrammingError),
+        (duckdb.CatalogException, ProgrammingError),
+        (duckdb.SyntaxException, ProgrammingError),
+        (duckdb.InvalidInputException, ProgrammingError),
+        (duckdb.ConversionException, DataError),
+        (duckdb.OutOfRangeException, DataError),
+        (duckdb.ConstraintException, IntegrityError),
+        (duckdb.InterruptException, OperationalError),
+        (duckdb.IOException, OperationalError),
+        (duckdb.NotImplementedException, NotSupportedError),
+        (duckdb.InternalException, InternalError),
+        (duckdb.ProgrammingError, ProgrammingError),
+        (duckdb.DataError, DataError),
+        (duckdb.IntegrityError, IntegrityError),
+        (duckdb.OperationalError, OperationalError),
+        (duckdb.NotSupportedError, NotSupportedError),
+        (duckdb.InternalError, InternalError),
+        (duckdb.DatabaseError, DatabaseError),
+        (duckdb.Error, DatabaseError),
+    ]
+
+
+def translate(error: BaseException) -> Error:
+    """The arcticsql error for an exception raised by DuckDB, ArcticDB, the storage layer or sqlglot."""
+    if isinstance(error, Error):
+        return error
+    for source, target in _duckdb_mapping():
+        if isinstance(error, source):
+            return target(_first_line(error))
+    module = type(error).__module__ or ""
+    if module.startswith("arcticdb"):
+        return _arcticdb_error(error)
+    if module.startswith("sqlglot"):
+        return ProgrammingError(f"syntax error: {_first_line(error)}")
+    if type(error).__name__ in ("StorageError", "UnsafePickleError"):
+        return OperationalError(_first_line(error))
+    if isinstance(error, KeyboardInterrupt):
+        return OperationalError("interrupted")
+    return DatabaseError(f"{type(error).__name__}: {_first_line(error)}")
+
+
+def _arcticdb_error(error: BaseException) -> Error:
+    name = type(error).__name__
+    text = _first_line(error)
+    if "NoSuchVersion" in name or "NoDataFound" in name or "No version" in text:
+        return ProgrammingError(text)
+    if "Schema" in name or "Normalization" in name or "SortingException" in name:
+        return DataError(text)
+    if "Storage" in name or "Permission" in name:
+        return OperationalError(text)
+    return DatabaseError(f"ArcticDB: {text}")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0] if len(text.splitlines()) == 1 else " ".join(
+        line.strip() for line in text.splitlines() if line.strip()
+    )

@@ -1,0 +1,203 @@
+"""A lazy SQL table over one ArcticDB symbol version, speaking DuckDB's scan protocol.
+
+DuckDB asks ``accepts(predicate)`` for each filter (True only when we can apply it exactly), then calls
+``stream(columns, filters)``. The stream reads ArcticDB in chunks (``row_range`` slices for a full scan,
+date slices for a date range) of about ``chunk_bytes`` each, one chunk read ahead on a worker thread, so a
+symbol larger than memory streams through without being held whole. Every ArcticDB call is recorded in the
+session's :class:`ReadLog`, which is how tests prove what pushdown asked for.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from arcticsql.scan.plan import ReadPlan, arrow_filter, plan_read, query_builder, translatable
+from arcticsql.scan.protocol import Node, ScanSource
+from arcticsql.scan.schema import SymbolSchema
+
+
+@dataclass(frozen=True)
+class ReadRecord:
+    """One call made to ArcticDB by a scan."""
+
+    library: str
+    symbol: str
+    version: int
+    columns: tuple[str, ...] | None
+    date_range: tuple | None
+    row_range: tuple[int, int] | None
+    query: str | None
+    rows: int
+
+
+class ReadLog:
+    """A bounded, thread-safe record of the reads scans made (newest last)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._records: deque[ReadRecord] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, record: ReadRecord) -> None:
+        with self._lock:
+            self._records.append(record)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+
+    def records(self) -> list[ReadRecord]:
+        with self._lock:
+            return list(self._records)
+
+
+class ArcticSymbolSource(ScanSource):
+    """One symbol version as a table; holds no per-query state (two streams may run at once)."""
+
+    schema_is_stable = True
+
+    def __init__(self, library, schema: SymbolSchema, *, chunk_bytes: int, log: ReadLog | None = None,
+                 executor: ThreadPoolExecutor | None = None) -> None:
+        super().__init__()
+        self.library = library
+        self.schema = schema
+        self.chunk_bytes = chunk_bytes
+        self.log = log
+        self.executor = executor
+
+    # -- protocol -------------------------------------------------------------------------------------
+    def __arrow_c_schema__(self) -> object:
+        return self.schema.arrow.__arrow_c_schema__()
+
+    def rows(self) -> int | None:
+        return self.schema.row_count
+
+    def accepts(self, predicate: Node) -> bool:
+        return translatable(predicate, self.schema.arrow)
+
+    def stream(self, columns: Sequence[int] | None, filters: Sequence[Node]) -> tuple[object, bool]:
+        names = self.schema.names
+        wanted = list(names) if columns is None else [names[i] for i in columns]
+        plan = plan_read(tuple(filters), self.schema)
+        out_schema = pa.schema([self.schema.arrow.field(n) for n in wanted])
+        batches = self.batches(plan, wanted)
+        reader = pa.RecordBatchReader.from_batches(out_schema, batches)
+        return reader.__arrow_c_stream__(), True
+
+    # -- reading --------------------------------------------------------------------------------------
+    def read_table(self, wanted: Sequence[str] | None = None, plan: ReadPlan | None = None) -> pa.Table:
+        """The whole (filtered, projected) result as one Arrow table."""
+        wanted = list(self.schema.names) if wanted is None else list(wanted)
+        out_schema = pa.schema([self.schema.arrow.field(n) for n in wanted])
+        return pa.Table.from_batches(list(self.batches(plan or ReadPlan(), wanted)), schema=out_schema)
+
+    def batches(self, plan: ReadPlan, wanted: list[str]) -> Iterator[pa.RecordBatch]:
+        """Record batches of ``wanted`` columns holding exactly the rows the plan's filters keep."""
+        if plan.empty:
+            return iter(())
+        schema = self.schema
+        needed = set(wanted) | set(plan.residual_columns)
+        value_columns = [c for c in schema.value_columns if c in needed]
+        stored_columns = [schema.stored_names[c] for c in value_columns]
+        read_schema = pa.schema([schema.arrow.field(n) for n in schema.names
+                                 if n in needed or n in schema.index_columns])
+        expression = arrow_filter(plan.residual, read_schema) if plan.residual else None
+        calls = list(self._chunk_calls(plan, stored_columns))
+        return self._pipeline(calls, read_schema, expression, wanted)
+
+    def _chunk_calls(self, plan: ReadPlan, stored_columns: list[str]) -> Iterator[dict]:
+        """Keyword arguments for each ArcticDB read, in order."""
+        schema = self.schema
+        chunk = schema.chunk_rows(self.chunk_bytes)
+        base = {"columns": stored_columns, "query_builder": query_builder(plan)}
+        if plan.date_range is not None:
+            for start, end in _date_slices(plan.start, plan.end, schema, chunk):
+                yield {**base, "date_range": (start, end)}
+            return
+        total = schema.row_count
+        if total <= chunk:
+            yield {**base, "row_range": None}
+            return
+        for first in range(0, total, chunk):
+            yield {**base, "row_range": (first, min(total, first + chunk))}
+
+    def _read(self, call: dict) -> pa.Table:
+        schema = self.schema
+        kwargs = {k: v for k, v in call.items() if v is not None}
+        table = self.library.read(schema.symbol, as_of=schema.version, output_format="pyarrow", **kwargs).data
+        if self.log is not None:
+            q = call.get("query_builder")
+            self.log.add(ReadRecord(schema.library, schema.symbol, schema.version,
+                                    tuple(call["columns"]) if call.get("columns") is not None else None,
+                                    call.get("date_range"), call.get("row_range"),
+                                    str(q) if q is not None else None, table.num_rows))
+        return table
+
+    def _pipeline(self, calls: list[dict], read_schema: pa.Schema, expression, wanted: list[str]):
+        executor = self.executor
+        pending: Future | None = None
+        for position, call in enumerate(calls):
+            if pending is not None:
+                table = pending.result()
+            else:
+                table = self._read(call)
+            pending = (executor.submit(self._read, calls[position + 1])
+                       if executor is not None and position + 1 < len(calls) else None)
+            first_row = call["row_range"][0] if call.get("row_range") else 0
+            table = self._conform(table, read_schema, first_row)
+            if expression is not None:
+                table = table.filter(expression)
+            if table.num_rows:
+                yield from table.select(wanted).to_batches()
+
+    def _conform(self, table: pa.Table, read_schema: pa.Schema, first_row: int) -> pa.Table:
+        """ArcticDB's Arrow output renamed, cast and completed to the declared columns in ``read_schema``."""
+        schema = self.schema
+        arrays = []
+        for field in read_schema:
+            if field.name == "index" and schema.range_index is not None:
+                start, step = schema.range_index
+                arrays.append(pa.array(range(start + step * first_row,
+                                             start + step * (first_row + table.num_rows), step), pa.int64()))
+                continue
+            column = table.column(schema.stored_names[field.name])
+            if field.name in schema.casts:
+                # safe=True: a value that is not a whole microsecond raises instead of being rounded.
+                column = pc.cast(column, schema.casts[field.name], safe=True)
+            elif column.type != field.type:
+                column = column.cast(field.type)
+            arrays.append(column)
+        return pa.Table.from_arrays(arrays, schema=read_schema)
+
+
+def _date_slices(start: pd.Timestamp | None, end: pd.Timestamp | None, schema: SymbolSchema,
+                 chunk_rows: int) -> list[tuple]:
+    """Disjoint inclusive date ranges covering [start, end], each expected to hold about ``chunk_rows``
+    rows given the symbol's average density; one range when the whole request fits in a chunk."""
+    first, last = schema.first_index, schema.last_index
+    if first is None or last is None or schema.row_count <= chunk_rows:
+        return [(start, end)]
+    lo = first if start is None else max(start, first)
+    hi = last if end is None else min(end, last)
+    if lo > hi:
+        return [(start, end)]
+    span = (last - first).value or 1
+    expected = schema.row_count * ((hi - lo).value / span)
+    pieces = int(expected // chunk_rows) + 1
+    if pieces <= 1:
+        return [(start, end)]
+    step = (hi - lo) / pieces
+    edges = [lo + step * i for i in range(pieces)] + [hi]
+    slices = []
+    for i in range(pieces):
+        slice_start = start if i == 0 else edges[i]
+        slice_end = end if i == pieces - 1 else edges[i + 1] - pd.Timedelta(1, "ns")
+        slices.append((slice_start, slice_end))
+    return slices

@@ -1,0 +1,34 @@
+"""The one place arcticsql touches duckdb's private Arrow scan protocol (``duckdb._sources``, duckdb 2.0).
+
+A source subclasses :class:`ScanSource` and implements ``__arrow_c_schema__``, ``rows``, ``accepts`` and
+``stream``; ``con.register(name, source)`` then hands DuckDB the object itself, and DuckDB offers it the
+projection and the filters it may apply (see DESIGN.md, "Pushdown"). Everything imported from duckdb's
+private package is re-exported from here, so a duckdb upgrade that changes it breaks one module, and
+``tests/test_protocol.py`` says so loudly.
+"""
+
+from __future__ import annotations
+
+from duckdb._sources.arrow import ArrowScanSource
+from duckdb._sources.nodes import Binary, Col, In, Lit, Node, Postfix, Unary, Untranslatable
+from duckdb._sources.to_arrow import to_arrow
+
+__all__ = [
+    "Binary", "Col", "In", "Lit", "Node", "Postfix", "ScanSource", "Unary", "Untranslatable", "to_arrow",
+]
+
+
+class ScanSource(ArrowScanSource):
+    """Base of arcticsql's lazy tables.
+
+    DuckDB requires the registered object to be an ``ArrowScanSource`` *and* to export
+    ``__arrow_c_stream__`` (the fallback used by routes that do not speak the protocol). Subclasses keep
+    no per-query state: ``stream`` may run concurrently for two scans of the same table.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(self)
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        capsule, _narrowed = self.stream(None, [])
+        return capsule

@@ -1,0 +1,156 @@
+"""One arcticsql database: a DuckDB in-memory database over an ArcticDB store.
+
+The flow of a statement, top to bottom (``Session.execute``):
+
+1. **split** the script into statements (``sql.tokens``);
+2. **parse** each with sqlglot and find its ArcticDB references (``sql.references``);
+3. **resolve** each reference through the catalog to pinned symbol versions (``catalog``);
+4. **register** one lazy scan source per reference on the DuckDB connection (``scan``) and rewrite the
+   reference to the registered name;
+5. **execute** in DuckDB, which pushes projections and filters into the sources.
+
+Store commands (``COPY ... TO 'arctic://...'`` and friends) branch off after parsing (``store``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+from sqlglot import exp
+
+from arcticsql.catalog import Catalog, open_arctic
+from arcticsql.config import Settings
+from arcticsql.errors import InterfaceError, ProgrammingError, translate
+from arcticsql.sql.references import ParsedStatement, Reference, parse_statement, rewrite
+from arcticsql.sql.tokens import Statement, split_statements
+
+_DUCKDB_SCHEMAS_SQL = (
+    "SELECT schema_name FROM duckdb_schemas() UNION SELECT database_name FROM duckdb_databases()"
+)
+
+
+@dataclass
+class Outcome:
+    """What executing a script left behind: the DuckDB connection holding the last result, and for store
+    commands the rows written and a message."""
+
+    rowcount: int = -1
+    message: str | None = None
+    has_result: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Session:
+    """Owns the DuckDB database, the ArcticDB catalog and the settings; cursors get their own DuckDB
+    connection on the shared database (``duckdb.cursor()``), so registrations never collide."""
+
+    _ids = itertools.count()
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.arctic = open_arctic(settings.arctic_uri)
+        self.catalog = Catalog(self.arctic, settings)
+        self.duck = duckdb.connect(":memory:")
+        self._lock = threading.Lock()
+        self.closed = False
+
+    @property
+    def read_log(self):
+        return self.catalog.log
+
+    def new_duck_connection(self) -> duckdb.DuckDBPyConnection:
+        if self.closed:
+            raise InterfaceError("connection is closed")
+        return self.duck.cursor()
+
+    # -- the statement flow -------------------------------------------------------------------------------
+    def execute(self, duck: duckdb.DuckDBPyConnection, script: str, params: Any = None) -> Outcome:
+        """Run every statement of ``script`` on ``duck``; the last statement's result stays on ``duck``."""
+        statements = split_statements(script)
+        if not statements:
+            raise ProgrammingError("empty statement")
+        bound = _bind_parameters(statements, params)
+        outcome = Outcome()
+        for statement, statement_params in zip(statements, bound):
+            outcome = self.execute_statement(duck, statement, statement_params)
+        return outcome
+
+    def execute_statement(self, duck, statement: Statement, params: Any) -> Outcome:
+        try:
+            parsed = parse_statement(statement.text, self._schema_test(duck))
+            from arcticsql.store_command import maybe_store_command
+
+            handled = maybe_store_command(self, duck, parsed, statement, params)
+            if handled is not None:
+                return handled
+            text = self.register(duck, parsed) if parsed.references else statement.text
+            duck.execute(text, params) if params is not None else duck.execute(text)
+            if isinstance(parsed.tree, (exp.Insert, exp.Update, exp.Delete)):
+                row = duck.fetchone()  # DuckDB answers DML with one row: the count
+                return Outcome(rowcount=int(row[0]) if row else -1, has_result=False)
+            return Outcome(rowcount=-1, has_result=True)
+        except Exception as error:  # noqa: BLE001 - every failure leaves as a DB-API error
+            raise translate(error) from error
+
+    def register(self, duck, parsed: ParsedStatement) -> str:
+        """Resolve and register every reference of ``parsed``; the statement text rewritten to use them."""
+        names = []
+        for position, reference in enumerate(parsed.references):
+            name = f"__arcticsql_{position}"
+            duck.register(name, self.source_for(reference))
+            names.append(name)
+        return rewrite(parsed, names)
+
+    def source_for(self, reference: Reference):
+        """The scan source for one reference: one symbol version, or the union a pattern matches."""
+        if reference.name.is_pattern:
+            from arcticsql.scan.union_source import union_source
+
+            return union_source(self.catalog, reference.name, reference.as_of)
+        name = reference.name
+        if not self.catalog.has_library(name.library):
+            self.catalog.library(name.library)  # raises with suggestions
+        return self.catalog.source(self.catalog.schema(name.library, name.symbol, reference.as_of))
+
+    @staticmethod
+    def _schema_test(duck):
+        """A test for 'this first name part is a DuckDB schema or database', loaded on first use."""
+        known: set[str] = set()
+
+        def is_duckdb_schema(name: str) -> bool:
+            if not known:
+                known.update(row[0].lower() for row in duck.execute(_DUCKDB_SCHEMAS_SQL).fetchall())
+            return name.lower() in known
+
+        return is_duckdb_schema
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.catalog.close()
+            self.duck.close()
+
+
+def _bind_parameters(statements: list[Statement], params: Any) -> list[Any]:
+    """Split one parameter set across the statements of a script by their placeholders."""
+    if params is None:
+        return [None] * len(statements)
+    if isinstance(params, dict):
+        return [{k: v for k, v in params.items() if k in s.named} if s.named else None for s in statements]
+    values = list(params)
+    if len(statements) == 1:
+        return [values]
+    out, cursor = [], 0
+    for statement in statements:
+        if statement.placeholders:
+            out.append(values[cursor:cursor + statement.placeholders])
+            cursor += statement.placeholders
+        else:
+            out.append(None)
+    if cursor != len(values):
+        raise ProgrammingError(f"the statements take {cursor} parameters, {len(values)} were given")
+    return out

@@ -1,0 +1,94 @@
+"""Find the ArcticDB table references in one statement and rewrite them to registered names.
+
+The statement is parsed with sqlglot only to *find* references; the rewrite splices the original text by
+position, so DuckDB receives the user's SQL unchanged apart from the table names (and lifted ``AT`` clauses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+
+from arcticsql.names import TableName, table_name
+from arcticsql.sql.time_travel import lift_time_travel
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One table reference to ArcticDB in a statement."""
+
+    name: TableName
+    as_of: object            # None, a version number, a snapshot name or a UTC pd.Timestamp
+    start: int               # span of the name in the statement text (inclusive)
+    end: int
+    alias: str | None        # the alias the user wrote, if any
+    in_from: bool            # inside FROM/JOIN (may take an alias)
+
+
+@dataclass(frozen=True)
+class ParsedStatement:
+    text: str                    # the statement with AT clauses blanked
+    tree: exp.Expression | None  # None when sqlglot cannot parse it (it then goes to DuckDB as is)
+    references: tuple[Reference, ...]
+
+
+def parse_statement(text: str, is_duckdb_schema: Callable[[str], bool]) -> ParsedStatement:
+    """Parse one statement and list its ArcticDB references (not CTEs, not DuckDB's own tables)."""
+    blanked, as_of_at = lift_time_travel(text)
+    try:
+        tree = sqlglot.parse_one(blanked, read="duckdb")
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
+        return ParsedStatement(blanked, None, ())
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    references = []
+    for table in tree.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier):
+            continue  # a table function such as read_parquet(...)
+        parts = [p for p in table.parts if isinstance(p, exp.Identifier)]
+        names = [p.name for p in parts]
+        if len(names) == 1 and names[0] in ctes:
+            continue
+        name = table_name(names)
+        if name is None or (len(names) == 2 and is_duckdb_schema(names[0])):
+            continue
+        start, end = parts[0].meta.get("start"), parts[-1].meta.get("end")
+        if start is None or end is None:
+            continue
+        references.append(Reference(
+            name=name,
+            as_of=as_of_at.get(end),
+            start=start,
+            end=end,
+            alias=table.alias or None,
+            in_from=isinstance(table.parent, (exp.From, exp.Join)),
+        ))
+    references.sort(key=lambda r: r.start)
+    return ParsedStatement(blanked, tree, tuple(references))
+
+
+def rewrite(parsed: ParsedStatement, registered: list[str]) -> str:
+    """The statement text with each reference replaced by its registered name (in reference order).
+
+    A reference in FROM/JOIN without an alias gets its symbol name as alias when that is unambiguous, so
+    ``AAPL.close`` keeps working after ``FROM prices_1min.AAPL``.
+    """
+    text = parsed.text
+    symbols = [r.name.symbol for r in parsed.references]
+    pieces, cursor = [], 0
+    for reference, name in zip(parsed.references, registered):
+        replacement = _quote(name)
+        if reference.in_from and reference.alias is None and not reference.name.is_pattern:
+            if symbols.count(reference.name.symbol) == 1:
+                replacement += f" AS {_quote(reference.name.symbol)}"
+        pieces.append(text[cursor:reference.start])
+        pieces.append(replacement)
+        cursor = reference.end + 1
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
