@@ -78,12 +78,12 @@ class Cursor:
     def fetch_arrow(self):
         """The remaining rows as a pyarrow Table."""
         self._check_result()
-        return self._call("fetch_arrow_table")
+        return self._call("to_arrow_table")
 
     def fetch_record_batch(self, rows_per_batch: int = 1_000_000):
         """The remaining rows as a pyarrow RecordBatchReader (streamed)."""
         self._check_result()
-        return self._call("fetch_record_batch", rows_per_batch)
+        return self._call("to_arrow_reader", rows_per_batch)
 
     def __iter__(self) -> Iterator[tuple]:
         while True:

@@ -56,6 +56,7 @@ class Session:
         self.catalog = Catalog(self.arctic, settings)
         self.duck = duckdb.connect(":memory:")
         self._lock = threading.Lock()
+        self._registered: dict[int, list[str]] = {}
         self.closed = False
 
     @property
@@ -97,12 +98,25 @@ class Session:
             raise translate(error) from error
 
     def register(self, duck, parsed: ParsedStatement) -> str:
-        """Resolve and register every reference of ``parsed``; the statement text rewritten to use them."""
+        """Resolve and register every reference of ``parsed``; the statement text rewritten to use them.
+
+        Names are unique per statement. The previous statement's registrations on this connection are
+        dropped first, unless it created a view (which keeps reading them, pinned to its versions).
+        """
+        key = id(duck)
+        for stale in self._registered.pop(key, ()):
+            try:
+                duck.unregister(stale)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
         names = []
-        for position, reference in enumerate(parsed.references):
-            name = f"__arcticsql_{position}"
+        for reference in parsed.references:
+            name = f"__arcticsql_{next(self._ids)}"
             duck.register(name, self.source_for(reference))
             names.append(name)
+        creates_view = isinstance(parsed.tree, exp.Create) and str(parsed.tree.args.get("kind", "")).upper() == "VIEW"
+        if not creates_view:
+            self._registered[key] = names
         return rewrite(parsed, names)
 
     def source_for(self, reference: Reference):

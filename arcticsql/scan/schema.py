@@ -48,7 +48,7 @@ class SymbolSchema:
 
     def chunk_rows(self, chunk_bytes: int) -> int:
         """Rows per scan chunk so a chunk holds about ``chunk_bytes``."""
-        return max(65_536, chunk_bytes // max(1, self.row_bytes))
+        return max(1, chunk_bytes // max(1, self.row_bytes))
 
 
 def _pandas_index_info(schema: pa.Schema) -> tuple[list[str], tuple[int, int] | None]:

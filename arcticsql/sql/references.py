@@ -6,6 +6,8 @@ position, so DuckDB receives the user's SQL unchanged apart from the table names
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,6 +16,11 @@ from sqlglot import exp
 
 from arcticsql.names import TableName, table_name
 from arcticsql.sql.time_travel import lift_time_travel
+
+# sqlglot logs a warning for every statement it parses as an opaque Command; those reach DuckDB as is.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+_EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+ANALYZE)?\s+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,7 @@ class Reference:
     end: int
     alias: str | None        # the alias the user wrote, if any
     in_from: bool            # inside FROM/JOIN (may take an alias)
+    is_target: bool = False  # the table an INSERT or CREATE TABLE writes to
 
 
 @dataclass(frozen=True)
@@ -37,12 +45,19 @@ class ParsedStatement:
 
 def parse_statement(text: str, is_duckdb_schema: Callable[[str], bool]) -> ParsedStatement:
     """Parse one statement and list its ArcticDB references (not CTEs, not DuckDB's own tables)."""
+    explain = _EXPLAIN.match(text)
+    if explain:
+        # sqlglot does not parse EXPLAIN; blank the keywords (positions stay valid) and parse the rest.
+        text = " " * explain.end() + text[explain.end():]
     blanked, as_of_at = lift_time_travel(text)
     try:
         tree = sqlglot.parse_one(blanked, read="duckdb")
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
         return ParsedStatement(blanked, None, ())
+    if explain:
+        blanked = explain.group(0) + blanked[explain.end():]
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    target = _write_target(tree)
     references = []
     for table in tree.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier):
@@ -64,9 +79,20 @@ def parse_statement(text: str, is_duckdb_schema: Callable[[str], bool]) -> Parse
             end=end,
             alias=table.alias or None,
             in_from=isinstance(table.parent, (exp.From, exp.Join)),
+            is_target=table is target,
         ))
     references.sort(key=lambda r: r.start)
     return ParsedStatement(blanked, tree, tuple(references))
+
+
+def _write_target(tree: exp.Expression) -> exp.Table | None:
+    """The table an INSERT INTO or CREATE TABLE statement writes to."""
+    if isinstance(tree, (exp.Insert, exp.Create)):
+        target = tree.this
+        if isinstance(target, exp.Schema):
+            target = target.this
+        return target if isinstance(target, exp.Table) else None
+    return None
 
 
 def rewrite(parsed: ParsedStatement, registered: list[str]) -> str:

@@ -1,0 +1,54 @@
+"""Shared fixtures: real ArcticDB stores (in memory, or LMDB in a temp dir) and arcticsql connections."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import arcticsql
+
+
+@pytest.fixture
+def conn():
+    """A connection on a fresh in-memory ArcticDB store with default settings."""
+    connection = arcticsql.connect(uri="mem://", config={})
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def lmdb_conn(tmp_path):
+    """A connection on a fresh LMDB store in a temp dir."""
+    connection = arcticsql.connect(uri=f"lmdb://{tmp_path}/arctic", config={})
+    yield connection
+    connection.close()
+
+
+def minute_bars(start: str = "2024-01-02 14:30", periods: int = 2_000, seed: int = 0,
+                tz: str | None = None) -> pd.DataFrame:
+    """A small OHLCV frame on a 1-minute index named ``ts``."""
+    rng = np.random.default_rng(seed)
+    index = pd.date_range(start, periods=periods, freq="min", name="ts", tz=tz)
+    close = 100 + np.cumsum(rng.normal(0, 0.1, periods))
+    return pd.DataFrame({
+        "open": close + rng.normal(0, 0.05, periods),
+        "high": close + 0.2,
+        "low": close - 0.2,
+        "close": close,
+        "volume": rng.integers(100, 10_000, periods),
+    }, index=index)
+
+
+@pytest.fixture
+def prices(conn):
+    """prices_1min with AAPL and MSFT, prices_daily with AAPL; returns the frames written."""
+    frames = {"AAPL": minute_bars(seed=1), "MSFT": minute_bars(seed=2)}
+    lib = conn.catalog.library("prices_1min")
+    for symbol, frame in frames.items():
+        lib.write(symbol, frame)
+    daily = frames["AAPL"].resample("1D").agg(
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+    conn.catalog.library("prices_daily").write("AAPL", daily)
+    frames["daily/AAPL"] = daily
+    return frames
