@@ -220,4 +220,4 @@ def _finish_transaction(duck, verb: str) -> None:
 def _description(raw) -> list[tuple] | None:
     if raw is None:
         return None
-    return [(name, type_code, None, None, None, None, None) for name, type_code, *_ in raw]
+    return [(name, str(type_code), None, None, None, None, None) for name, type_code, *_ in raw]

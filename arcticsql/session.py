@@ -75,9 +75,12 @@ class Session:
         if not statements:
             raise ProgrammingError("empty statement")
         bound = _bind_parameters(statements, params)
+        _abort_pending(duck)
         outcome = Outcome()
-        for statement, statement_params in zip(statements, bound):
+        for position, (statement, statement_params) in enumerate(zip(statements, bound)):
             outcome = self.execute_statement(duck, statement, statement_params)
+            if outcome.has_result and position + 1 < len(statements):
+                _complete(duck)  # run it to its end; only the last statement's rows are kept
         return outcome
 
     def execute_statement(self, duck, statement: Statement, params: Any) -> Outcome:
@@ -92,7 +95,11 @@ class Session:
             duck.execute(text, params) if params is not None else duck.execute(text)
             if isinstance(parsed.tree, (exp.Insert, exp.Update, exp.Delete)):
                 row = duck.fetchone()  # DuckDB answers DML with one row: the count
+                _complete(duck)
                 return Outcome(rowcount=int(row[0]) if row else -1, has_result=False)
+            if parsed.tree is not None and not isinstance(parsed.tree, _ROW_STATEMENTS):
+                _complete(duck)  # DDL and the like take effect now, as users expect
+                return Outcome(rowcount=-1, has_result=False)
             return Outcome(rowcount=-1, has_result=True)
         except Exception as error:  # noqa: BLE001 - every failure leaves as a DB-API error
             raise translate(error) from error
@@ -147,6 +154,23 @@ class Session:
             self.closed = True
             self.catalog.close()
             self.duck.close()
+
+
+#: Statements that answer with rows; anything else (DDL, SET, ...) is run to completion at once.
+_ROW_STATEMENTS = (exp.Query, exp.Describe, exp.Show, exp.Summarize, exp.Pivot, exp.Pragma, exp.Command,
+                   exp.Values, exp.Table)
+
+
+def _abort_pending(duck) -> None:
+    """Drop the unread rest of the previous result on ``duck`` (always a read: writes are completed)."""
+    try:
+        duck.abort()
+    except Exception:  # noqa: BLE001 - nothing pending
+        pass
+
+
+def _complete(duck) -> None:
+    duck.complete()  # a no-op when nothing is pending; a failure is the statement's own error
 
 
 def _bind_parameters(statements: list[Statement], params: Any) -> list[Any]:

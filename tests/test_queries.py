@@ -1,0 +1,170 @@
+"""End-to-end SQL over real ArcticDB symbols: results equal the same computation in pandas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import arcticsql
+
+
+def test_issue_example_range_aggregate(conn, prices):
+    cur = conn.cursor()
+    cur.execute("SELECT count(*), avg(close) FROM prices_1min.AAPL WHERE ts >= ? AND ts < ?",
+                ["2024-01-02", "2024-01-03"])
+    assert [d[0] for d in cur.description] == ["count_star()", "avg(\"close\")"]
+    (count, mean), = cur.fetchall()
+    frame = prices["AAPL"]
+    day = frame[(frame.index >= "2024-01-02") & (frame.index < "2024-01-03")]
+    assert count == len(day)
+    assert mean == pytest.approx(day.close.mean())
+    record = conn.catalog.log.records()[-1]
+    assert record.date_range == (pd.Timestamp("2024-01-02"), pd.Timestamp("2024-01-03"))
+    assert record.columns == ("close",)
+    assert record.rows == len(day) + (1 if pd.Timestamp("2024-01-03") in frame.index else 0)
+
+
+@pytest.mark.parametrize("name", ["prices_1min.AAPL", '"prices_1min/AAPL"', 'prices_1min."AAPL"'])
+def test_name_forms(conn, prices, name):
+    df = conn.cursor().execute(f"SELECT * FROM {name} LIMIT 5").fetch_df()
+    expected = prices["AAPL"].reset_index().head(5)
+    pd.testing.assert_frame_equal(df, expected, check_dtype=False)
+
+
+def test_symbols_with_slashes_and_dates(conn):
+    frame = pd.DataFrame({"momentum": [0.1, -0.2]}, index=pd.DatetimeIndex(["2024-01-02", "2024-01-03"], name="ts"))
+    conn.catalog.library("signals").write("momentum/SP500", frame)
+    conn.catalog.library("news_enriched").write("2024-01-15", frame)
+    cur = conn.cursor()
+    assert cur.execute('SELECT sum(momentum) FROM signals."momentum/SP500"').fetchone()[0] == pytest.approx(-0.1)
+    assert cur.execute('SELECT count(*) FROM "signals/momentum/SP500"').fetchone()[0] == 2
+    assert cur.execute('SELECT count(*) FROM news_enriched."2024-01-15"').fetchone()[0] == 2
+
+
+def test_index_columns(conn):
+    lib = conn.catalog.library("features")
+    lib.write("unnamed", pd.DataFrame({"x": [1, 2]}, index=pd.DatetimeIndex(["2024-01-01", "2024-01-02"])))
+    lib.write("range", pd.DataFrame({"x": [1, 2, 3]}, index=pd.RangeIndex(10, 16, 2)))
+    multi = pd.MultiIndex.from_arrays([pd.DatetimeIndex(["2024-01-01", "2024-01-01"]), ["AAPL", "MSFT"]],
+                                      names=["ts", "ticker"])
+    lib.write("multi", pd.DataFrame({"x": [1, 2]}, index=multi))
+    cur = conn.cursor()
+    assert [d[0] for d in cur.execute("SELECT * FROM features.unnamed").description] == ["index", "x"]
+    assert cur.execute("SELECT * FROM features.range").fetchall() == [(10, 1), (12, 2), (14, 3)]
+    assert cur.execute("SELECT ticker, x FROM features.multi WHERE ticker = 'MSFT'").fetchall() == [("MSFT", 2)]
+
+
+def test_tz_aware_index_keeps_its_instant(conn):
+    frame = pd.DataFrame({"x": [1, 2, 3]}, index=pd.date_range("2024-01-02 09:30", periods=3, freq="h",
+                                                             tz="America/New_York", name="ts"))
+    conn.catalog.library("indices").write("SPX", frame)
+    cur = conn.cursor()
+    cur.execute("SET TimeZone = 'UTC'")
+    rows = cur.execute("SELECT ts, x FROM indices.SPX WHERE ts > TIMESTAMPTZ '2024-01-02 14:30:00+00'").fetchall()
+    assert [x for _, x in rows] == [2, 3]
+    assert rows[0][0] == pd.Timestamp("2024-01-02 15:30", tz="UTC").to_pydatetime()
+    assert conn.catalog.log.records()[-1].date_range[0] == pd.Timestamp("2024-01-02 14:30", tz="UTC")
+
+
+def test_joins_asof_windows_ctes_group_by_all_time_bucket(conn, prices):
+    cur = conn.cursor()
+    aapl, msft = prices["AAPL"], prices["MSFT"]
+    spread = cur.execute("""
+        SELECT avg(a.close - m.close) FROM prices_1min.AAPL a JOIN prices_1min.MSFT m USING (ts)
+    """).fetchone()[0]
+    assert spread == pytest.approx((aapl.close - msft.close).mean())
+
+    daily = cur.execute("""
+        WITH bars AS (SELECT * FROM prices_1min.AAPL)
+        SELECT time_bucket(INTERVAL 1 DAY, ts) AS day, last(close ORDER BY ts) AS close, count(*) AS n
+        FROM bars GROUP BY ALL ORDER BY day
+    """).fetch_df()
+    expected = aapl.close.resample("1D").last()
+    np.testing.assert_allclose(daily.close.to_numpy(), expected.to_numpy())
+
+    returns = cur.execute("""
+        SELECT ts, close / lag(close) OVER (ORDER BY ts) - 1 AS r FROM prices_1min.AAPL ORDER BY ts
+    """).fetch_df()
+    np.testing.assert_allclose(returns.r.to_numpy()[1:], aapl.close.pct_change().to_numpy()[1:])
+
+    cur.execute("CREATE TEMP TABLE events AS SELECT ts + INTERVAL 30 SECOND AS ts, 1 AS e FROM prices_1min.MSFT "
+                "WHERE ts < '2024-01-02 15:00'")
+    asof = cur.execute("""
+        SELECT e.ts, p.close FROM events e ASOF JOIN prices_1min.AAPL p ON e.ts >= p.ts ORDER BY e.ts
+    """).fetchall()
+    assert len(asof) == 30
+    assert asof[0][1] == pytest.approx(aapl.close.iloc[0])
+
+
+def test_several_statements_in_one_call(conn, prices):
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE t AS SELECT * FROM prices_1min.AAPL WHERE volume > 5000; "
+                "SELECT count(*) FROM t")
+    assert cur.fetchone()[0] == int((prices["AAPL"].volume > 5000).sum())
+
+
+def test_time_travel_versions_and_snapshots(conn, prices):
+    lib = conn.catalog.library("prices_1min")
+    changed = prices["AAPL"].assign(close=1.0)
+    lib.snapshot("before")
+    lib.write("AAPL", changed)
+    cur = conn.cursor()
+    assert cur.execute("SELECT max(close) FROM prices_1min.AAPL").fetchone()[0] == 1.0
+    old = cur.execute("SELECT max(close) FROM prices_1min.AAPL AT (VERSION => 0)").fetchone()[0]
+    assert old == pytest.approx(prices["AAPL"].close.max())
+    snap = cur.execute("SELECT max(close) FROM prices_1min.AAPL AT (SNAPSHOT => 'before')").fetchone()[0]
+    assert snap == pytest.approx(old)
+    with pytest.raises(arcticsql.ProgrammingError, match="no version 7"):
+        cur.execute("SELECT * FROM prices_1min.AAPL AT (VERSION => 7)")
+    with pytest.raises(arcticsql.ProgrammingError, match="snapshot"):
+        cur.execute("SELECT * FROM prices_1min.AAPL AT (SNAPSHOT => 'nope')")
+
+
+def test_unknown_names_suggest_close_matches(conn, prices):
+    cur = conn.cursor()
+    with pytest.raises(arcticsql.ProgrammingError, match="unknown symbol 'AAPK'.*AAPL"):
+        cur.execute("SELECT * FROM prices_1min.AAPK")
+    with pytest.raises(arcticsql.ProgrammingError, match="unknown library 'prices_1mn'.*prices_1min"):
+        cur.execute("SELECT * FROM prices_1mn.AAPL")
+    with pytest.raises(arcticsql.ProgrammingError, match="(?i)syntax|parser"):
+        cur.execute("SELEC 1")
+    with pytest.raises(arcticsql.ProgrammingError, match="nope"):
+        cur.execute("SELECT nope FROM prices_1min.AAPL")
+
+
+def test_one_symbol_query_does_not_list_the_library(conn):
+    """Lazy resolution: an exact name is pinned with read_metadata, never by listing symbols."""
+    lib = conn.catalog.library("ticks")
+    frame = pd.DataFrame({"x": [1]}, index=pd.DatetimeIndex(["2024-01-01"], name="ts"))
+    for i in range(50):
+        lib.write(f"T{i}", frame)
+    calls = []
+    original = type(lib).list_symbols
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    type(lib).list_symbols = counting
+    try:
+        assert conn.cursor().execute("SELECT x FROM ticks.T7").fetchall() == [(1,)]
+    finally:
+        type(lib).list_symbols = original
+    assert calls == []
+
+
+def test_duckdb_native_tables_beside_arctic_ones(conn, prices):
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE universe AS SELECT * FROM (VALUES ('AAPL', 'Tech')) v(ticker, sector)")
+    cur.execute("CREATE SCHEMA research; CREATE TABLE research.notes AS SELECT 1 AS id")
+    assert cur.execute("SELECT count(*) FROM research.notes").fetchone()[0] == 1
+    assert cur.execute("SELECT sector FROM universe").fetchone()[0] == "Tech"
+    assert cur.execute("SELECT count(*) FROM main.universe, prices_1min.AAPL").fetchone()[0] == len(prices["AAPL"])
+
+
+def test_views_keep_working(conn, prices):
+    cur = conn.cursor()
+    cur.execute("CREATE VIEW aapl_hi AS SELECT * FROM prices_1min.AAPL WHERE volume > 9000")
+    cur.execute("SELECT 1")
+    assert cur.execute("SELECT count(*) FROM aapl_hi").fetchone()[0] == int((prices["AAPL"].volume > 9000).sum())
