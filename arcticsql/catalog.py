@@ -67,6 +67,10 @@ class Catalog:
     def library_names(self) -> list[str]:
         return sorted(set(self.arctic.list_libraries()))
 
+    def is_known_library(self, name: str) -> bool:
+        """Known without asking the store: already opened, or a core library."""
+        return name in self._libraries or name in self.settings.core_libraries
+
     def has_library(self, name: str) -> bool:
         return (name in self._libraries or name in self.settings.core_libraries
                 or self.arctic.has_library(name))

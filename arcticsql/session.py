@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +57,7 @@ class Session:
         self.catalog = Catalog(self.arctic, settings)
         self.duck = duckdb.connect(":memory:")
         self._lock = threading.Lock()
-        self._registered: dict[int, list[str]] = {}
+        self._registries: dict[int, _Registry] = {}
         self.closed = False
 
     @property
@@ -85,13 +86,14 @@ class Session:
 
     def execute_statement(self, duck, statement: Statement, params: Any) -> Outcome:
         try:
-            parsed = parse_statement(statement.text, self._schema_test(duck))
+            parsed = parse_statement(statement.text)
+            references = self.arctic_references(duck, parsed)
             from arcticsql.store_command import maybe_store_command
 
-            handled = maybe_store_command(self, duck, parsed, statement, params)
+            handled = maybe_store_command(self, duck, parsed, references, statement, params)
             if handled is not None:
                 return handled
-            text = self.register(duck, parsed) if parsed.references else statement.text
+            text = self.register(duck, parsed, references) if references else statement.text
             duck.execute(text, params) if params is not None else duck.execute(text)
             if isinstance(parsed.tree, (exp.Insert, exp.Update, exp.Delete)):
                 row = duck.fetchone()  # DuckDB answers DML with one row: the count
@@ -104,37 +106,36 @@ class Session:
         except Exception as error:  # noqa: BLE001 - every failure leaves as a DB-API error
             raise translate(error) from error
 
-    def register(self, duck, parsed: ParsedStatement) -> str:
-        """Resolve and register every reference of ``parsed``; the statement text rewritten to use them.
+    def arctic_references(self, duck, parsed: ParsedStatement) -> list[Reference]:
+        """The references of ``parsed`` that name ArcticDB (a known library wins over a DuckDB schema)."""
+        if not parsed.references:
+            return []
+        is_duckdb_schema = self._schema_test(duck)
+        return [r for r in parsed.references
+                if not (r.qualified and not r.name.is_pattern and not self.catalog.is_known_library(r.name.library)
+                        and is_duckdb_schema(r.name.library))]
 
-        Names are unique per statement. The previous statement's registrations on this connection are
-        dropped first, unless it created a view (which keeps reading them, pinned to its versions).
+    def register(self, duck, parsed: ParsedStatement, references: list[Reference]) -> str:
+        """Resolve and register every reference; the statement text rewritten to use the registered names.
+
+        Each DuckDB connection keeps its registrations keyed by what they read (library, symbol, pinned
+        version, ...), so a repeated query reuses them; the least recently used are dropped past a bound,
+        except those a view was created over.
         """
-        key = id(duck)
-        for stale in self._registered.pop(key, ()):
-            try:
-                duck.unregister(stale)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
-        names = []
-        for reference in parsed.references:
-            name = f"__arcticsql_{next(self._ids)}"
-            duck.register(name, self.source_for(reference))
-            names.append(name)
+        registry = self._registries.setdefault(id(duck), _Registry(duck))
         creates_view = isinstance(parsed.tree, exp.Create) and str(parsed.tree.args.get("kind", "")).upper() == "VIEW"
-        if not creates_view:
-            self._registered[key] = names
-        return rewrite(parsed, names)
-
+        pairs = []
+        for reference in references:
+            source = self.source_for(reference)
+            pairs.append((reference, registry.name_for(source, pin=creates_view)))
+        return rewrite(parsed, pairs)
     def source_for(self, reference: Reference):
         """The scan source for one reference: one symbol version, or the union a pattern matches."""
-        if reference.name.is_pattern:
+        name = reference.name
+        if name.is_pattern:
             from arcticsql.scan.union_source import union_source
 
-            return union_source(self.catalog, reference.name, reference.as_of)
-        name = reference.name
-        if not self.catalog.has_library(name.library):
-            self.catalog.library(name.library)  # raises with suggestions
+            return union_source(self.catalog, name, reference.as_of)
         return self.catalog.source(self.catalog.schema(name.library, name.symbol, reference.as_of))
 
     @staticmethod
@@ -154,6 +155,38 @@ class Session:
             self.closed = True
             self.catalog.close()
             self.duck.close()
+
+
+class _Registry:
+    """The sources registered on one DuckDB connection, by source key, least recently used first."""
+
+    LIMIT = 256
+
+    def __init__(self, duck) -> None:
+        self.duck = duck
+        self.names: OrderedDict[object, str] = OrderedDict()
+        self.pinned: set[str] = set()
+
+    def name_for(self, source, pin: bool = False) -> str:
+        key = source.key
+        name = self.names.get(key)
+        if name is None:
+            name = f"__arcticsql_{next(Session._ids)}"
+            self.duck.register(name, source)
+            self.names[key] = name
+        self.names.move_to_end(key)
+        if pin:
+            self.pinned.add(name)
+        while len(self.names) > self.LIMIT:
+            old_key, old_name = next(iter(self.names.items()))
+            if old_name in self.pinned:
+                self.names.move_to_end(old_key)
+                if all(n in self.pinned for n in self.names.values()):
+                    break
+                continue
+            del self.names[old_key]
+            self.duck.unregister(old_name)
+        return name
 
 
 #: Statements that answer with rows; anything else (DDL, SET, ...) is run to completion at once.

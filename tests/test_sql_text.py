@@ -12,10 +12,6 @@ from arcticsql.sql.time_travel import lift_time_travel
 from arcticsql.sql.tokens import split_statements
 
 
-def no_schema(_name: str) -> bool:
-    return False
-
-
 @pytest.mark.parametrize("parts, expected", [
     (["prices_1min", "AAPL"], TableName("prices_1min", "AAPL")),
     (["prices_1min/AAPL"], TableName("prices_1min", "AAPL")),
@@ -73,34 +69,34 @@ def test_bad_at_clauses_are_clear_errors(bad):
 
 def test_references_skip_ctes_duckdb_tables_and_functions():
     parsed = parse_statement(
-        "WITH x AS (SELECT 1) SELECT * FROM x, t, main.t2, read_csv('f.csv'), prices_1min.AAPL",
-        lambda name: name == "main")
-    assert [str(r.name) for r in parsed.references] == ["prices_1min/AAPL"]
+        "WITH x AS (SELECT 1) SELECT * FROM x, t, main.t2, read_csv('f.csv'), prices_1min.AAPL")
+    assert [str(r.name) for r in parsed.references] == ["main/t2", "prices_1min/AAPL"]
+    assert all(r.qualified for r in parsed.references)
 
 
 def test_rewrite_replaces_names_and_keeps_symbol_alias():
     parsed = parse_statement('SELECT AAPL.close FROM prices_1min.AAPL JOIN "prices_1min/MSFT" m USING (ts)',
-                             no_schema)
-    text = rewrite(parsed, ["r0", "r1"])
+)
+    text = rewrite(parsed, list(zip(parsed.references, ["r0", "r1"])))
     assert text == 'SELECT AAPL.close FROM "r0" AS "AAPL" JOIN "r1" m USING (ts)'
 
 
 def test_rewrite_does_not_alias_duplicate_symbols():
-    parsed = parse_statement("SELECT * FROM prices_1min.AAPL a JOIN prices_daily.AAPL USING (ts)", no_schema)
-    assert rewrite(parsed, ["r0", "r1"]) == 'SELECT * FROM "r0" a JOIN "r1" USING (ts)'
+    parsed = parse_statement("SELECT * FROM prices_1min.AAPL a JOIN prices_daily.AAPL USING (ts)")
+    assert rewrite(parsed, list(zip(parsed.references, ["r0", "r1"]))) == 'SELECT * FROM "r0" a JOIN "r1" USING (ts)'
 
 
 def test_rewrite_with_time_travel_and_explain():
-    parsed = parse_statement("EXPLAIN SELECT * FROM prices_1min.AAPL AT (VERSION => 2)", no_schema)
+    parsed = parse_statement("EXPLAIN SELECT * FROM prices_1min.AAPL AT (VERSION => 2)")
     assert parsed.references[0].as_of == 2
-    assert rewrite(parsed, ["r0"]).split() == ["EXPLAIN", "SELECT", "*", "FROM", '"r0"', "AS", '"AAPL"']
+    assert rewrite(parsed, [(parsed.references[0], "r0")]).split() == ["EXPLAIN", "SELECT", "*", "FROM", '"r0"', "AS", '"AAPL"']
 
 
 def test_describe_reference_gets_no_alias():
-    parsed = parse_statement('DESCRIBE "prices_1min/AAPL"', no_schema)
-    assert rewrite(parsed, ["r0"]) == 'DESCRIBE "r0"'
+    parsed = parse_statement('DESCRIBE "prices_1min/AAPL"')
+    assert rewrite(parsed, [(parsed.references[0], "r0")]) == 'DESCRIBE "r0"'
 
 
 def test_write_targets_are_marked():
-    parsed = parse_statement("INSERT INTO prices_1min.AAPL SELECT * FROM prices_1min.MSFT", no_schema)
+    parsed = parse_statement("INSERT INTO prices_1min.AAPL SELECT * FROM prices_1min.MSFT")
     assert [r.is_target for r in parsed.references] == [True, False]

@@ -72,6 +72,11 @@ class ArcticSymbolSource(ScanSource):
         self.log = log
         self.executor = executor
 
+    @property
+    def key(self) -> tuple:
+        """What this source reads; equal keys read equal rows (versions are immutable)."""
+        return ("symbol", self.schema.library, self.schema.symbol, self.schema.version)
+
     # -- protocol -------------------------------------------------------------------------------------
     def __arrow_c_schema__(self) -> object:
         return self.schema.arrow.__arrow_c_schema__()
@@ -106,8 +111,7 @@ class ArcticSymbolSource(ScanSource):
         needed = set(wanted) | set(plan.residual_columns)
         value_columns = [c for c in schema.value_columns if c in needed]
         stored_columns = [schema.stored_names[c] for c in value_columns]
-        read_schema = pa.schema([schema.arrow.field(n) for n in schema.names
-                                 if n in needed or n in schema.index_columns])
+        read_schema = pa.schema([schema.arrow.field(n) for n in schema.names if n in needed])
         expression = arrow_filter(plan.residual, read_schema) if plan.residual else None
         calls = list(self._chunk_calls(plan, stored_columns))
         return self._pipeline(calls, read_schema, expression, wanted)

@@ -3,10 +3,10 @@
 Soundness rule: ArcticDB only ever *narrows* a read to a superset of the rows SQL keeps (a ``date_range``
 from index bounds, ``QueryBuilder`` clauses whose result contains SQL's); the exact filter is then applied to
 the Arrow batches with duckdb's own translator, except for filters the read already answers exactly
-(inclusive bounds and equality on the date index). So every accepted filter gives exactly DuckDB's rows.
+(comparisons and equality on the date index). So every accepted filter gives exactly DuckDB's rows.
 
 ArcticDB vs SQL differences handled here (each has a test):
-- ``date_range`` is inclusive: ``ts > x`` reads from x and drops the edge rows in Arrow.
+- ``date_range`` is inclusive: ``ts > x`` reads from x + 1ns (stored values are whole nanoseconds).
 - ``QueryBuilder`` drops NaN for ``>``/``>=``/``!=`` on floats where SQL keeps it (NaN sorts above every
   number), and its ``notnull`` drops NaN where SQL keeps it: those are never pushed for floats.
 - ``isnull`` on a float keeps NaN rows SQL drops: pushed (a superset), then filtered exactly.
@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from arcticsql.scan.protocol import Binary, Col, In, Lit, Node, Postfix, Untranslatable, to_arrow
 
+_ONE_NS = pd.Timedelta(1, "ns")
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
 
 
@@ -162,15 +163,16 @@ def plan_read(filters, symbol_schema) -> ReadPlan:
             exact = True
             for op, literal in comparisons:
                 bound = _bound_value(literal, tz)
-                if bound is None:
+                if bound is None or op == "!=":
                     exact = False
                     continue
+                # Stored values are nanoseconds, so a strict bound is the inclusive bound one ns inside.
                 if op in (">", ">=", "="):
-                    start = bound if start is None else max(start, bound)
+                    low = bound + _ONE_NS if op == ">" else bound
+                    start = low if start is None else max(start, low)
                 if op in ("<", "<=", "="):
-                    end = bound if end is None else min(end, bound)
-                if op not in (">=", "<=", "="):
-                    exact = False
+                    high = bound - _ONE_NS if op == "<" else bound
+                    end = high if end is None else min(end, high)
             if not exact:
                 residual.append(predicate)
             continue

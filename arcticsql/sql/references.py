@@ -6,9 +6,9 @@ position, so DuckDB receives the user's SQL unchanged apart from the table names
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlglot
@@ -34,6 +34,7 @@ class Reference:
     alias: str | None        # the alias the user wrote, if any
     in_from: bool            # inside FROM/JOIN (may take an alias)
     is_target: bool = False  # the table an INSERT or CREATE TABLE writes to
+    qualified: bool = False  # written as two parts (first.second): the first may be a DuckDB schema
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,13 @@ class ParsedStatement:
     references: tuple[Reference, ...]
 
 
-def parse_statement(text: str, is_duckdb_schema: Callable[[str], bool]) -> ParsedStatement:
-    """Parse one statement and list its ArcticDB references (not CTEs, not DuckDB's own tables)."""
+@functools.lru_cache(maxsize=512)
+def parse_statement(text: str) -> ParsedStatement:
+    """Parse one statement and list its candidate ArcticDB references (not CTEs, not one-part DuckDB names).
+
+    Pure and cached by text (repeated and parameterised queries skip sqlglot). A two-part reference whose
+    first part is a DuckDB schema is still listed (``qualified``); the session decides.
+    """
     explain = _EXPLAIN.match(text)
     if explain:
         # sqlglot does not parse EXPLAIN; blank the keywords (positions stay valid) and parse the rest.
@@ -67,7 +73,7 @@ def parse_statement(text: str, is_duckdb_schema: Callable[[str], bool]) -> Parse
         if len(names) == 1 and names[0] in ctes:
             continue
         name = table_name(names)
-        if name is None or (len(names) == 2 and is_duckdb_schema(names[0])):
+        if name is None:
             continue
         start, end = parts[0].meta.get("start"), parts[-1].meta.get("end")
         if start is None or end is None:
@@ -80,6 +86,7 @@ def parse_statement(text: str, is_duckdb_schema: Callable[[str], bool]) -> Parse
             alias=table.alias or None,
             in_from=isinstance(table.parent, (exp.From, exp.Join)),
             is_target=table is target,
+            qualified=len(names) == 2,
         ))
     references.sort(key=lambda r: r.start)
     return ParsedStatement(blanked, tree, tuple(references))
@@ -95,8 +102,8 @@ def _write_target(tree: exp.Expression) -> exp.Table | None:
     return None
 
 
-def rewrite(parsed: ParsedStatement, registered: list[str]) -> str:
-    """The statement text with each reference replaced by its registered name (in reference order).
+def rewrite(parsed: ParsedStatement, replacements: list[tuple[Reference, str]]) -> str:
+    """The statement text with each given reference replaced by its registered name.
 
     A reference in FROM/JOIN without an alias gets its symbol name as alias when that is unambiguous, so
     ``AAPL.close`` keeps working after ``FROM prices_1min.AAPL``.
@@ -104,7 +111,7 @@ def rewrite(parsed: ParsedStatement, registered: list[str]) -> str:
     text = parsed.text
     symbols = [r.name.symbol for r in parsed.references]
     pieces, cursor = [], 0
-    for reference, name in zip(parsed.references, registered):
+    for reference, name in sorted(replacements, key=lambda pair: pair[0].start):
         replacement = _quote(name)
         if reference.in_from and reference.alias is None and not reference.name.is_pattern:
             if symbols.count(reference.name.symbol) == 1:

@@ -19,6 +19,8 @@ _KINDS = ("VERSION", "TIMESTAMP", "SNAPSHOT")
 
 def lift_time_travel(text: str) -> tuple[str, dict[int, object]]:
     """``(text with AT clauses blanked, {end offset of the preceding token: as_of})``."""
+    if "=>" not in text:
+        return text, {}
     tokens = tokenize(text)
     found: dict[int, object] = {}
     spans: list[tuple[int, int]] = []

@@ -6,6 +6,7 @@ understand is passed to DuckDB unchanged.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from sqlglot.dialects.duckdb import DuckDB
@@ -27,8 +28,13 @@ def tokenize(text: str) -> list[Token]:
     return list(_DIALECT.tokenize(text))
 
 
-def split_statements(script: str) -> list[Statement]:
-    """The non-empty statements of ``script`` (split on ';' outside strings and comments)."""
+@functools.lru_cache(maxsize=512)
+def split_statements(script: str) -> tuple[Statement, ...]:
+    """The non-empty statements of ``script`` (split on ';' outside strings and comments); cached."""
+    return tuple(_split(script))
+
+
+def _split(script: str) -> list[Statement]:
     try:
         tokens = tokenize(script)
     except TokenError:

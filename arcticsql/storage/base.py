@@ -1,0 +1,127 @@
+"""The storage interface of seed 003 (``save``, ``load``, ``exists``, ``list_files``) and its error type.
+
+A backend supplies the primitives (``save``, ``exists``, ``stat``, ``list_recursive``, ``_list_directory``,
+``_open``, ``location``); loading, parallel loading and regex listing are shared here, so both backends
+unpickle through the same restricted unpickler and fail with the same :class:`StorageError`.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any
+
+
+class StorageError(Exception):
+    """A pickle store operation failed; the message names the file (or directory) concerned."""
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One stored file: its path relative to the store's root and what identifies this version of it.
+
+    ``generation`` is the GCS object generation, or the file's ``st_mtime_ns`` on local disk: a changed
+    file has a new one. ``updated`` is timezone-aware (UTC).
+    """
+
+    path: str
+    size: int
+    updated: datetime
+    generation: int
+
+
+Target = str | FileEntry
+
+
+def target_path(target: Target) -> str:
+    """The relative path of a path or an entry."""
+    return target.path if isinstance(target, FileEntry) else target
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether a file name is one of the in-progress temp files a local save writes (``.<name>.<id>.tmp``)."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+class BaseStorage(ABC):
+    """A store of pickle files addressed by '/'-separated paths relative to its root.
+
+    ``allow_unsafe`` is the default for loads: False admits only what DataFrames and Series of common dtypes
+    need (see :mod:`arcticsql.storage.safe_pickle`); True unpickles anything, for files you trust.
+    """
+
+    def __init__(self, *, allow_unsafe: bool = False) -> None:
+        self.allow_unsafe = allow_unsafe
+
+    # -- what a backend provides -------------------------------------------------------------------------
+
+    @abstractmethod
+    def save(self, data: Any, filepath: str) -> str:
+        """Pickle ``data`` to ``filepath`` atomically (all or nothing); return its full location."""
+
+    @abstractmethod
+    def exists(self, filepath: str) -> bool:
+        """Whether a file is stored at ``filepath``."""
+
+    @abstractmethod
+    def stat(self, filepath: str) -> FileEntry:
+        """The entry for ``filepath``; StorageError if there is none."""
+
+    @abstractmethod
+    def list_recursive(self, pattern: str) -> list[FileEntry]:
+        """Entries whose relative path matches the glob ``pattern`` (``*``, ``?``, ``[..]``, ``**``), by path."""
+
+    @abstractmethod
+    def location(self, filepath: str) -> str:
+        """The full location of ``filepath`` (a filesystem path or a ``gs://`` URL), for messages."""
+
+    @abstractmethod
+    def _list_directory(self, directory: str) -> list[str]:
+        """Names of the files directly inside ``directory`` (relative to it); [] if there is none."""
+
+    @abstractmethod
+    def _open(self, target: Target) -> AbstractContextManager[IO[bytes]]:
+        """A readable binary stream of the stored file; StorageError naming it if it is missing."""
+
+    # -- shared behaviour --------------------------------------------------------------------------------
+
+    def load(self, filepath: Target, *, allow_unsafe: bool | None = None) -> Any:
+        """Unpickle the file at ``filepath`` (a path or a :class:`FileEntry` from a listing).
+
+        ``allow_unsafe`` None means the store's default. Refused globals raise ``UnsafePickleError``; any
+        other failure raises StorageError naming the file.
+        """
+        from arcticsql.storage.safe_pickle import load_pickle
+
+        unsafe = self.allow_unsafe if allow_unsafe is None else allow_unsafe
+        name = self.location(target_path(filepath))
+        with self._open(filepath) as stream:
+            return load_pickle(stream, name, allow_unsafe=unsafe)
+
+    def load_many(self, paths: Iterable[Target], max_workers: int = 4, *,
+                  allow_unsafe: bool | None = None) -> list[Any]:
+        """Load several files with at most ``max_workers`` threads; results are in the order of ``paths``."""
+        return list(self.iter_load(paths, max_workers, allow_unsafe=allow_unsafe))
+
+    def iter_load(self, paths: Iterable[Target], max_workers: int = 4, *,
+                  allow_unsafe: bool | None = None) -> Iterator[Any]:
+        """Like :meth:`load_many`, yielding each object in order as soon as it and those before it are loaded."""
+        from arcticsql.storage.parallel import ordered_map
+
+        return ordered_map(lambda target: self.load(target, allow_unsafe=allow_unsafe), paths, max_workers)
+
+    def list_files(self, directory: str = "", pattern: str | None = None) -> list[str]:
+        """Names of the files directly inside ``directory``, sorted; with ``pattern``, only the names the
+        regular expression matches at their start (``re.match``, as in seed 003)."""
+        names = [name for name in self._list_directory(directory) if not is_temp_name(name)]
+        if pattern:
+            try:
+                compiled = re.compile(pattern)
+            except re.error as error:
+                raise StorageError(f"invalid pattern {pattern!r} for {self.location(directory)}: {error}") from None
+            names = [name for name in names if compiled.match(name)]
+        return sorted(names)

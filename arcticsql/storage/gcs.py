@@ -1,0 +1,182 @@
+"""Pickle objects in a Google Cloud Storage bucket (seed 003's ``GoogleCloudStorage``).
+
+Saves upload with a generation precondition, so two writers or a failed upload never leave a mixed object.
+Loads go through a :class:`~arcticsql.storage.gcs_cache.DownloadCache` when a cache folder is given: an
+unchanged object (same generation) is downloaded once, and a download pins the generation it read.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import IO, Any
+
+from arcticsql.storage.base import BaseStorage, FileEntry, StorageError, Target, target_path
+from arcticsql.storage.gcs_cache import DownloadCache
+from arcticsql.storage.globbing import compile_glob, literal_prefix
+
+#: How often a load retries when the object is rewritten between reading its generation and downloading it.
+_CHANGED_RETRIES = 3
+#: A pickle is staged in memory up to this size before upload, in a temp file beyond it.
+_SPOOL_BYTES = 32 * 1024 * 1024
+_LIST_FIELDS = "items(name,size,updated,generation),prefixes,nextPageToken"
+
+
+class _Changed(Exception):
+    """The pinned generation is gone (rewritten or deleted since it was read)."""
+
+
+@contextmanager
+def _translated(action: str, where: str) -> Iterator[None]:
+    """Re-raise any failure but a StorageError as one naming ``where``."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except Exception as error:
+        raise StorageError(f"cannot {action} {where}: {type(error).__name__}: {error}") from error
+
+
+class GoogleCloudStorage(BaseStorage):
+    """Objects of ``bucket_name`` (default ``$GCS_BUCKET_NAME``; ValueError if neither is given).
+
+    ``client``: a ``google.cloud.storage.Client`` (default ``storage.Client()``, which honours
+    ``STORAGE_EMULATOR_HOST``). ``cache_dir``: the download cache folder, or None to download every load.
+    ``downloads`` counts the object downloads this instance made.
+    """
+
+    def __init__(self, bucket_name: str | None = None, *, client: Any = None,
+                 cache_dir: str | os.PathLike | None = None, allow_unsafe: bool = False) -> None:
+        super().__init__(allow_unsafe=allow_unsafe)
+        self.bucket_name = bucket_name or os.getenv("GCS_BUCKET_NAME")
+        if not self.bucket_name:
+            raise ValueError("Google Cloud Storage bucket name must be provided")
+        if client is None:
+            from google.cloud import storage
+
+            with _translated("create a client for", f"gs://{self.bucket_name}"):
+                client = storage.Client()
+        self.client = client
+        self.bucket = client.bucket(self.bucket_name)
+        self.cache = DownloadCache(cache_dir) if cache_dir else None
+        self._downloads = 0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"GoogleCloudStorage({self.bucket_name!r}, cache={self.cache!r})"
+
+    @property
+    def downloads(self) -> int:
+        """Object downloads made so far (cache hits are not downloads)."""
+        return self._downloads
+
+    def location(self, filepath: str) -> str:
+        return f"gs://{self.bucket_name}/{filepath}"
+
+    # -- writing -----------------------------------------------------------------------------------------
+
+    def save(self, data: Any, filepath: str) -> str:
+        """Pickle completely first (in memory, or a temp file when large), then upload conditioned on the
+        generation seen (0: the object must still be new).
+
+        A pickling failure uploads nothing; a concurrent writer makes the upload fail with StorageError
+        instead of interleaving.
+        """
+        where = self.location(filepath)
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as payload:
+            with _translated("save", where):
+                pickle.dump(data, payload, protocol=pickle.HIGHEST_PROTOCOL)
+                size = payload.tell()
+                payload.seek(0)
+                current = self.bucket.get_blob(filepath)
+                generation = current.generation if current is not None else 0
+                try:
+                    self.bucket.blob(filepath).upload_from_file(
+                        payload, size=size, content_type="application/octet-stream",
+                        if_generation_match=generation)
+                except Exception as error:
+                    if getattr(error, "code", None) == 412:
+                        raise StorageError(f"cannot save {where}: it was modified concurrently "
+                                           f"(expected generation {generation})") from error
+                    raise
+        return where
+
+    # -- reading -----------------------------------------------------------------------------------------
+
+    def exists(self, filepath: str) -> bool:
+        with _translated("check", self.location(filepath)):
+            return bool(self.bucket.blob(filepath).exists())
+
+    def stat(self, filepath: str) -> FileEntry:
+        where = self.location(filepath)
+        with _translated("stat", where):
+            blob = self.bucket.get_blob(filepath)
+        if blob is None:
+            raise StorageError(f"no such object: {where}")
+        return _entry(blob)
+
+    def _open(self, target: Target) -> AbstractContextManager[IO[bytes]]:
+        name = target_path(target)
+        if self.cache is None:
+            buffer = io.BytesIO()
+            try:
+                self._download(name, None, buffer)
+            except _Changed:
+                raise StorageError(f"no such object: {self.location(name)}") from None
+            buffer.seek(0)
+            return buffer
+        entry = target if isinstance(target, FileEntry) else self.stat(name)
+        for _attempt in range(_CHANGED_RETRIES):
+            cached = self.cache.open(self.bucket_name, name, entry.generation)
+            if cached is not None:
+                return cached
+            generation = entry.generation
+            try:
+                path = self.cache.store(self.bucket_name, name, generation,
+                                        lambda stream: self._download(name, generation, stream))
+                return open(path, "rb")
+            except (_Changed, FileNotFoundError):
+                entry = self.stat(name)  # StorageError if it was deleted
+        raise StorageError(f"{self.location(name)} kept changing while being read")
+
+    def _download(self, name: str, generation: int | None, stream: IO[bytes]) -> None:
+        """Download one object (the given generation, or the current one) into ``stream``."""
+        from google.api_core.exceptions import NotFound
+
+        with self._lock:
+            self._downloads += 1
+        with _translated("download", self.location(name)):
+            try:
+                self.bucket.blob(name, generation=generation).download_to_file(stream)
+            except NotFound:
+                raise _Changed(name) from None
+
+    # -- listing -----------------------------------------------------------------------------------------
+
+    def _list_directory(self, directory: str) -> list[str]:
+        prefix = directory.strip("/") + "/" if directory.strip("/") else ""
+        with _translated("list", self.location(prefix)):
+            blobs = self.client.list_blobs(self.bucket_name, prefix=prefix or None, delimiter="/",
+                                           fields=_LIST_FIELDS)
+            return [blob.name[len(prefix):] for blob in blobs if blob.name != prefix]
+
+    def list_recursive(self, pattern: str) -> list[FileEntry]:
+        """List from the pattern's literal prefix and keep the names the glob matches."""
+        pattern = pattern.strip("/")
+        regex = compile_glob(pattern)
+        prefix = literal_prefix(pattern)
+        with _translated("list", self.location(pattern)):
+            blobs = self.client.list_blobs(self.bucket_name, prefix=prefix or None, fields=_LIST_FIELDS)
+            found = [_entry(blob) for blob in blobs if not blob.name.endswith("/") and regex.match(blob.name)]
+        found.sort(key=lambda entry: entry.path)
+        return found
+
+
+def _entry(blob: Any) -> FileEntry:
+    return FileEntry(path=blob.name, size=int(blob.size or 0), updated=blob.updated,
+                     generation=int(blob.generation))

@@ -1,0 +1,75 @@
+"""The file naming convention of seed 003: ``{data_type}/{market_type}/{model_type}/{timestamp}_{params}.pkl``.
+
+For example ``index/nifty/gbm/20230901_123045_bullish_high_vol.pkl``. ``parse_path`` reads the three
+directories just above the file, so a version prefix (``v1/index/nifty/...``) is tolerated; a path whose
+file name does not start with ``YYYYMMDD_HHMMSS``, or with fewer than three directories, yields None for
+what it lacks.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+NAMING_FIELDS = ("data_type", "market_type", "model_type", "timestamp", "params")
+
+TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
+EXTENSION = ".pkl"
+
+_STEM = re.compile(r"(?P<stamp>\d{8}_\d{6})(?:_(?P<params>.*))?")
+
+
+def _clean_segment(value: str, what: str) -> str:
+    text = str(value).strip()
+    if not text or "/" in text or text in (".", ".."):
+        raise ValueError(f"{what} must be a non-empty name without '/', not {value!r}")
+    return text
+
+
+def make_path(data_type: str, market_type: str, model_type: str, params: str | list[str] | tuple[str, ...] = "",
+              timestamp: datetime | str | None = None) -> str:
+    """The relative path for a dataset, e.g. ``index/nifty/gbm/20230901_123045_bullish_high_vol.pkl``.
+
+    ``params`` may be a string or a sequence of strings (joined by ``_``); ``timestamp`` a datetime, an
+    already formatted ``YYYYMMDD_HHMMSS`` string, or None for now.
+    """
+    if timestamp is None:
+        timestamp = datetime.now()
+    if isinstance(timestamp, datetime):
+        stamp = timestamp.strftime(TIMESTAMP_FORMAT)
+    else:
+        stamp = str(timestamp)
+        datetime.strptime(stamp, TIMESTAMP_FORMAT)  # ValueError if it is not one
+    if not isinstance(params, str):
+        params = "_".join(str(part) for part in params)
+    if "/" in params:
+        raise ValueError(f"params must not contain '/', not {params!r}")
+    stem = f"{stamp}_{params}" if params else stamp
+    directories = [_clean_segment(value, what) for value, what in (
+        (data_type, "data_type"), (market_type, "market_type"), (model_type, "model_type"))]
+    return "/".join([*directories, stem + EXTENSION])
+
+
+def parse_path(path: str) -> dict[str, object]:
+    """The naming fields of ``path``: data_type, market_type, model_type, timestamp (datetime), params.
+
+    Fields the path does not carry are None; params is '' for a conventional name without params.
+    """
+    fields: dict[str, object] = dict.fromkeys(NAMING_FIELDS)
+    segments = [segment for segment in path.split("/") if segment]
+    if not segments:
+        return fields
+    name = segments[-1]
+    stem = name[: -len(EXTENSION)] if name.endswith(EXTENSION) else name
+    match = _STEM.fullmatch(stem)
+    if match is None:
+        return fields
+    try:
+        fields["timestamp"] = datetime.strptime(match["stamp"], TIMESTAMP_FORMAT)
+    except ValueError:  # e.g. month 13: not a timestamp after all
+        return fields
+    fields["params"] = match["params"] or ""
+    directories = segments[:-1]
+    if len(directories) >= 3:
+        fields["data_type"], fields["market_type"], fields["model_type"] = directories[-3:]
+    return fields

@@ -1,0 +1,113 @@
+"""Benchmark (issue 2): one 5,000,000-row x 5-column 1-minute symbol, three queries.
+
+    python bench/bench_scan.py [--rows N] [--rounds R]
+
+Candidates, run interleaved in one process:
+  arcticsql  - the SQL through arcticsql.connect()
+  hand       - the best hand-written code: lib.read(date_range=..., columns=..., output_format='pyarrow')
+               then DuckDB over the Arrow table
+  seed       - the seed's style: lib.read(sym).data (pandas) then pandas
+Targets: arcticsql within 1.15x of `hand` on each query; at least 10x faster than `seed` on (a).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import arcticsql  # noqa: E402
+from bench.harness import measure, ms, table  # noqa: E402
+
+DAY = ("2020-06-01", "2020-06-02")
+
+
+def build(lib, rows: int) -> None:
+    rng = np.random.default_rng(0)
+    index = pd.date_range("2015-01-01", periods=rows, freq="min", name="ts")
+    close = 100 + np.cumsum(rng.normal(0, 0.01, rows))
+    frame = pd.DataFrame({"open": close + 0.01, "high": close + 0.02, "low": close - 0.02, "close": close,
+                          "volume": rng.integers(100, 10_000, rows).astype("float64")}, index=index)
+    lib.write("BENCH", frame)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as folder:
+        conn = arcticsql.connect(uri=f"lmdb://{folder}/arctic", config={})
+        lib = conn.catalog.library("prices_1min")
+        build(lib, args.rows)
+        cur = conn.cursor()
+        duck = duckdb.connect()
+        start, end = pd.Timestamp(DAY[0]), pd.Timestamp(DAY[1])
+
+        def sql_a():
+            return cur.execute("SELECT count(*), avg(close), max(high) FROM prices_1min.BENCH "
+                               "WHERE ts >= ? AND ts < ?", list(DAY)).fetchall()
+
+        def hand_a():
+            data = lib.read("BENCH", date_range=(start, end), columns=["close", "high"],
+                            output_format="pyarrow").data
+            return duck.execute("SELECT count(*), avg(close), max(high) FROM data WHERE ts >= ? AND ts < ?",
+                                [start, end]).fetchall()
+
+        def seed_a():
+            df = lib.read("BENCH").data
+            day = df[(df.index >= start) & (df.index < end)]
+            return [(len(day), day.close.mean(), day.high.max())]
+
+        def sql_b():
+            return cur.execute("SELECT avg(close) FROM prices_1min.BENCH").fetchall()
+
+        def hand_b():
+            data = lib.read("BENCH", columns=["close"], output_format="pyarrow").data
+            return duck.execute("SELECT avg(close) FROM data").fetchall()
+
+        def seed_b():
+            return [(lib.read("BENCH").data.close.mean(),)]
+
+        def sql_c():
+            return cur.execute("SELECT * FROM prices_1min.BENCH").fetch_arrow()
+
+        def hand_c():
+            data = lib.read("BENCH", output_format="pyarrow").data
+            return duck.execute("SELECT * FROM data").to_arrow_table()
+
+        def seed_c():
+            return lib.read("BENCH").data
+
+        def agree(results):
+            a, h, s = results["arcticsql"], results["hand"], results["seed"]
+            if hasattr(a, "num_rows"):
+                assert a.num_rows == h.num_rows == len(s)
+            else:
+                np.testing.assert_allclose(np.array(a[0], dtype=float), np.array(h[0], dtype=float))
+                np.testing.assert_allclose(np.array(a[0], dtype=float), np.array(s[0], dtype=float))
+
+        rows = []
+        for label, runs in [("(a) one-day range aggregate", (sql_a, hand_a, seed_a)),
+                            ("(b) one-column full aggregate", (sql_b, hand_b, seed_b)),
+                            ("(c) full SELECT * to Arrow", (sql_c, hand_c, seed_c))]:
+            t = measure(dict(zip(["arcticsql", "hand", "seed"], runs)), rounds=args.rounds, check=agree)
+            rows.append([label, ms(t["arcticsql"]), ms(t["hand"]), ms(t["seed"]),
+                         f"{t['arcticsql'] / t['hand']:.2f}x", f"{t['seed'] / t['arcticsql']:.1f}x"])
+        duck.close()
+        conn.close()
+    print(f"{args.rows:,} rows x 5 columns, median of {args.rounds} interleaved rounds\n")
+    print(table(rows, ["query", "arcticsql", "hand-written", "seed-style",
+                       "arcticsql / hand (target <= 1.15)", "seed / arcticsql (target (a) >= 10)"]))
+
+
+if __name__ == "__main__":
+    main()
