@@ -7,6 +7,7 @@ changes once written.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,11 +28,28 @@ _ARCTICS: dict[str, object] = {}
 _ARCTICS_LOCK = threading.Lock()
 
 
+_LOGGING_SET = False
+
+
+def _quiet_arcticdb() -> None:
+    """ArcticDB logs INFO lines to the console by default; arcticsql shows errors only, unless
+    ``$ARCTICSQL_ARCTICDB_LOG_LEVEL`` says otherwise (DEBUG, INFO, WARN, ERROR)."""
+    global _LOGGING_SET
+    if not _LOGGING_SET:
+        import os
+
+        from arcticdb.config import set_log_level
+
+        set_log_level(os.environ.get("ARCTICSQL_ARCTICDB_LOG_LEVEL", "ERROR").upper())
+        _LOGGING_SET = True
+
+
 def open_arctic(uri: str):
     """An ``arcticdb.Arctic`` for ``uri``; one per LMDB path per process, since LMDB environments must not
     be opened twice by one process."""
     import arcticdb
 
+    _quiet_arcticdb()
     try:
         if not uri.startswith("lmdb://"):
             return arcticdb.Arctic(uri)
@@ -155,6 +173,73 @@ class Catalog:
         with self._lock:
             self._schemas[key] = schema
         return schema
+
+    def schemas(self, library: str, symbols: list[str], as_of: AsOf = None) -> list[SymbolSchema]:
+        """Schemas of many symbols of one library, with batched ArcticDB calls (a wildcard's members).
+
+        A symbol that has no version at ``as_of`` is an error naming it, except for a point in time before
+        the symbol existed, which leaves it out.
+        """
+        from arcticdb import ReadInfoRequest, ReadRequest
+
+        lib = self.library(library)
+        infos = lib.read_metadata_batch([ReadInfoRequest(s, as_of=as_of) for s in symbols])
+        pinned: list[tuple[str, int]] = []
+        for symbol, info in zip(symbols, infos):
+            version = getattr(info, "version", None)
+            if version is None:
+                if isinstance(as_of, pd.Timestamp):
+                    continue
+                raise self.missing_version(library, symbol, as_of)
+            pinned.append((symbol, int(version)))
+        missing = [(s, v) for s, v in pinned if (library, s, v) not in self._schemas]
+        if missing:
+            stored = lib.read_batch([ReadRequest(s, as_of=v, row_range=(0, 0)) for s, v in missing],
+                                    output_format="pyarrow")
+            descriptions = lib.get_description_batch([ReadInfoRequest(s, as_of=v) for s, v in missing])
+            for (symbol, version), item, description in zip(missing, stored, descriptions):
+                rows = int(description.row_count)
+                schema = build_schema(library, symbol, version, item.data.schema, rows,
+                                      self._whole_us_check(lib, symbol, version, rows),
+                                      tuple(description.date_range))
+                with self._lock:
+                    self._schemas[(library, symbol, version)] = schema
+        return [self._schemas[(library, s, v)] for s, v in pinned]
+
+    def expand(self, library_pattern: str, symbol_pattern: str, as_of: AsOf = None) -> list[tuple[str, str]]:
+        """Every (library, symbol) a pattern names, sorted; an exact part is checked, not listed."""
+        libraries = self.matching_libraries(library_pattern)
+        found: list[tuple[str, str]] = []
+        for library in libraries:
+            if library not in self.arctic.list_libraries():
+                continue  # a core library not created yet holds nothing
+            lib = self.library(library)
+            snapshot = as_of if isinstance(as_of, str) else None
+            if snapshot is not None and snapshot not in lib.list_snapshots(load_metadata=False):
+                continue
+            if is_glob(symbol_pattern) or snapshot is not None:
+                regex = glob_regex(symbol_pattern) if is_glob(symbol_pattern) else f"^{re.escape(symbol_pattern)}$"
+                names = lib.list_symbols(snapshot_name=snapshot, regex=regex)
+            else:
+                names = [symbol_pattern] if lib.has_symbol(symbol_pattern) else []
+            found.extend((library, name) for name in sorted(names) if matches(symbol_pattern, name))
+        return found
+
+    def no_match(self, library_pattern: str, symbol_pattern: str, as_of: AsOf = None) -> ProgrammingError:
+        """The error for a pattern that matches nothing, naming close libraries or symbols."""
+        libraries = self.matching_libraries(library_pattern)
+        at = f" at snapshot {as_of!r}" if isinstance(as_of, str) else ""
+        if not libraries:
+            known = set(self.library_names()) | set(self.settings.core_libraries)
+            return ProgrammingError(f"no library matches {library_pattern!r}{suggest(library_pattern, known)}")
+        names: list[str] = []
+        for library in libraries[:20]:
+            try:
+                names.extend(self.library(library).list_symbols())
+            except Exception:  # noqa: BLE001 - suggestions are best effort
+                pass
+        return ProgrammingError(f"no symbol matches {library_pattern}/{symbol_pattern}{at}"
+                                f"{suggest(symbol_pattern, set(names))}")
 
     def _whole_us_check(self, lib, symbol: str, version: int, row_count: int) -> Callable[[str], bool]:
         def check(_stored_index_name: str) -> bool:

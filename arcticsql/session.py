@@ -15,6 +15,7 @@ Store commands (``COPY ... TO 'arctic://...'`` and friends) branch off after par
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -24,9 +25,11 @@ import duckdb
 from sqlglot import exp
 
 from arcticsql.catalog import Catalog, open_arctic
+from arcticsql.catalog_tables import CATALOG_LIBRARY, CatalogSource
 from arcticsql.config import Settings
 from arcticsql.errors import InterfaceError, ProgrammingError, translate
 from arcticsql.sql.references import ParsedStatement, Reference, parse_statement, rewrite
+from arcticsql.scan.union_source import union_source
 from arcticsql.sql.tokens import Statement, split_statements
 
 _DUCKDB_SCHEMAS_SQL = (
@@ -58,6 +61,8 @@ class Session:
         self.duck = duckdb.connect(":memory:")
         self._lock = threading.Lock()
         self._registries: dict[int, _Registry] = {}
+        #: Called as progress(done, total, label) while a wildcard table loads; the CLI draws a bar.
+        self.progress = None
         self.closed = False
 
     @property
@@ -86,6 +91,8 @@ class Session:
 
     def execute_statement(self, duck, statement: Statement, params: Any) -> Outcome:
         try:
+            if _SHOW_TABLES.match(statement.text):
+                statement = Statement(SHOW_TABLES_SQL, statement.line, 0, frozenset())
             parsed = parse_statement(statement.text)
             references = self.arctic_references(duck, parsed)
             from arcticsql.store_command import maybe_store_command
@@ -106,13 +113,28 @@ class Session:
         except Exception as error:  # noqa: BLE001 - every failure leaves as a DB-API error
             raise translate(error) from error
 
+    def query_arrow(self, duck, query: str, params: Any = None):
+        """The result of one query as an Arrow table, through DuckDB's relation API (no extra copy)."""
+        statements = split_statements(query)
+        if len(statements) != 1:
+            raise ProgrammingError("a store command takes exactly one query")
+        parsed = parse_statement(statements[0].text)
+        if not isinstance(parsed.tree, (exp.Query, exp.Table, exp.Values)) and parsed.tree is not None:
+            raise ProgrammingError("a store command's source must be a query (SELECT, FROM, VALUES, WITH ...)")
+        references = self.arctic_references(duck, parsed)
+        text = self.register(duck, parsed, references) if references else statements[0].text
+        _abort_pending(duck)
+        relation = duck.sql(text, params=params) if params is not None else duck.sql(text)
+        return relation.to_arrow_table()
+
     def arctic_references(self, duck, parsed: ParsedStatement) -> list[Reference]:
         """The references of ``parsed`` that name ArcticDB (a known library wins over a DuckDB schema)."""
         if not parsed.references:
             return []
         is_duckdb_schema = self._schema_test(duck)
         return [r for r in parsed.references
-                if not (r.qualified and not r.name.is_pattern and not self.catalog.is_known_library(r.name.library)
+                if not (r.qualified and not r.name.is_pattern and r.name.library != CATALOG_LIBRARY
+                        and not self.catalog.is_known_library(r.name.library)
                         and is_duckdb_schema(r.name.library))]
 
     def register(self, duck, parsed: ParsedStatement, references: list[Reference]) -> str:
@@ -132,10 +154,10 @@ class Session:
     def source_for(self, reference: Reference):
         """The scan source for one reference: one symbol version, or the union a pattern matches."""
         name = reference.name
+        if name.library == CATALOG_LIBRARY:
+            return CatalogSource(self.catalog, name.symbol)
         if name.is_pattern:
-            from arcticsql.scan.union_source import union_source
-
-            return union_source(self.catalog, name, reference.as_of)
+            return union_source(self.catalog, name, reference.as_of, progress=self.progress)
         return self.catalog.source(self.catalog.schema(name.library, name.symbol, reference.as_of))
 
     @staticmethod
@@ -155,6 +177,19 @@ class Session:
             self.closed = True
             self.catalog.close()
             self.duck.close()
+
+
+_SHOW_TABLES = re.compile(r"^\s*SHOW\s+(ALL\s+)?TABLES\s*$", re.IGNORECASE)
+
+#: What ``SHOW TABLES`` lists: every ArcticDB symbol, then DuckDB's own tables and views.
+SHOW_TABLES_SQL = """
+SELECT library, symbol AS name, 'arcticdb' AS kind, rows FROM arcticsql.symbols
+UNION ALL
+SELECT schema_name, table_name, 'duckdb table', estimated_size FROM duckdb_tables()
+UNION ALL
+SELECT schema_name, view_name, 'duckdb view', NULL FROM duckdb_views() WHERE NOT internal
+ORDER BY kind, library, name
+"""
 
 
 class _Registry:

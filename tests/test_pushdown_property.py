@@ -129,7 +129,13 @@ def test_pushdown_equals_plain_scan(shared, data):
     where = " AND ".join(f"({p})" for p in conjuncts)
     projection = data.draw(st.sampled_from(["*", "f", "count(*)", "s, i"]))
     query = f"SELECT {projection} FROM {{}} WHERE {where}"
-    expected = plain.execute(query.format("t")).fetchall()
+    try:
+        expected = plain.execute(query.format("t")).fetchall()
+    except duckdb.Error:  # e.g. an empty frame's index has no integer type: both must refuse
+        with pytest.raises(arcticsql.Error):
+            cursor.execute(query.format(f"features.{symbol}")).fetchall()
+        cursor.close()
+        return
     got = cursor.execute(query.format(f"features.{symbol}")).fetchall()
     cursor.close()
     assert _normalise(got) == _normalise(expected), (query, frame)
