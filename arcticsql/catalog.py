@@ -28,20 +28,31 @@ _ARCTICS: dict[str, object] = {}
 _ARCTICS_LOCK = threading.Lock()
 
 
-_LOGGING_SET = False
+_CONFIGURED = False
 
 
-def _quiet_arcticdb() -> None:
-    """ArcticDB logs INFO lines to the console by default; arcticsql shows errors only, unless
-    ``$ARCTICSQL_ARCTICDB_LOG_LEVEL`` says otherwise (DEBUG, INFO, WARN, ERROR)."""
-    global _LOGGING_SET
-    if not _LOGGING_SET:
-        import os
+def _configure_arcticdb(uri: str) -> None:
+    """Process-wide ArcticDB settings, applied before the first store is opened.
 
-        from arcticdb.config import set_log_level
+    - Logging: ArcticDB prints INFO lines to the console by default; arcticsql shows errors only, unless
+      ``$ARCTICSQL_ARCTICDB_LOG_LEVEL`` says otherwise (DEBUG, INFO, WARN, ERROR).
+    - On local stores (lmdb://, mem://) the storage lock's settle wait drops from 1 s to 10 ms: the first
+      ``list_symbols`` of a library compacts its symbol list under that lock and otherwise always waits a
+      full second. Object stores keep ArcticDB's default.
+    """
+    global _CONFIGURED
+    if _CONFIGURED:
+        return
+    import os
 
-        set_log_level(os.environ.get("ARCTICSQL_ARCTICDB_LOG_LEVEL", "ERROR").upper())
-        _LOGGING_SET = True
+    from arcticdb.config import set_log_level
+
+    set_log_level(os.environ.get("ARCTICSQL_ARCTICDB_LOG_LEVEL", "ERROR").upper())
+    if uri.startswith(("lmdb://", "mem://")):
+        from arcticdb_ext import set_config_int
+
+        set_config_int("StorageLock.WaitMs", 10)
+    _CONFIGURED = True
 
 
 def open_arctic(uri: str):
@@ -49,7 +60,7 @@ def open_arctic(uri: str):
     be opened twice by one process."""
     import arcticdb
 
-    _quiet_arcticdb()
+    _configure_arcticdb(uri)
     try:
         if not uri.startswith("lmdb://"):
             return arcticdb.Arctic(uri)

@@ -108,7 +108,8 @@ def arrow_to_frame(table: pa.Table, index: str | None = None, existing=None) -> 
 
     The index is the ``index`` column if given, else the existing symbol's index columns, else a single
     timestamp column named ts/timestamp/date/datetime/index, else a row-number index. Timestamps become
-    nanoseconds (a zoned index takes the existing symbol's zone), dates become timestamps, and types
+    nanoseconds (a zoned index takes the existing symbol's zone), dates become timestamps, decimals become
+    floats, and types
     ArcticDB cannot store are an error naming the column.
     """
     table = _storable(table)
@@ -155,9 +156,12 @@ def _storable(table: pa.Table) -> pa.Table:
             column, kind = column.cast(pa.timestamp("ns")), pa.timestamp("ns")
         if pa.types.is_string_view(kind) or pa.types.is_large_string(kind):
             column, kind = column.cast(pa.string()), pa.string()
+        if pa.types.is_decimal(kind):
+            # SQL literals such as 0.5 are DECIMAL in DuckDB; ArcticDB stores floats.
+            column, kind = column.cast(pa.float64()), pa.float64()
         if not _supported(kind):
-            hint = " (CAST it to DOUBLE)" if pa.types.is_decimal(kind) else ""
-            raise DataError(f"column {field.name!r} has type {kind}, which ArcticDB cannot store{hint}")
+            raise DataError(f"column {field.name!r} has type {kind}, which ArcticDB cannot store "
+                            "(store numbers, booleans, strings or timestamps)")
         arrays.append(column)
         fields.append(pa.field(field.name, kind))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))

@@ -163,6 +163,8 @@ class ArcticSymbolSource(ScanSource):
 
     def _conform(self, table: pa.Table, read_schema: pa.Schema, first_row: int) -> pa.Table:
         """ArcticDB's Arrow output renamed, cast and completed to the declared columns in ``read_schema``."""
+        if not len(read_schema):
+            return table.select([])  # no columns, but the row count (count(*)) survives
         schema = self.schema
         arrays = []
         for field in read_schema:

@@ -229,6 +229,8 @@ def _group(jobs: list[_Job]) -> list[list[_Job]]:
 def _conform(table: pa.Table, member: ArcticSymbolSource, schema: pa.Schema) -> pa.Table:
     """A member's rows in the union's shape: key columns filled, missing columns NULL, types promoted."""
     n = table.num_rows
+    if not len(schema):
+        return table.select([])  # no columns, but the row count (count(*)) survives
     arrays = []
     for field in schema:
         if field.name == "library":

@@ -1,0 +1,148 @@
+"""Wildcard tables: every pattern form, empty matches, differing schemas, versions, pushdown per member."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import arcticsql
+from tests.conftest import minute_bars
+
+TICKERS = ["AAPL", "AMZN", "MSFT"]
+
+
+@pytest.fixture
+def store(conn):
+    frames = {}
+    for library, freq in [("prices_1min", "min"), ("prices_daily", "D")]:
+        lib = conn.catalog.library(library)
+        for i, ticker in enumerate(TICKERS):
+            index = pd.date_range("2024-01-01", periods=200, freq=freq, name="ts")
+            frame = pd.DataFrame({"close": np.arange(200.0) + 1000 * i, "volume": np.arange(200) + i}, index=index)
+            lib.write(ticker, frame)
+            frames[(library, ticker)] = frame
+    news = pd.DataFrame({"headline": ["up", "down"], "sentiment": [0.5, -0.5]},
+                        index=pd.DatetimeIndex(["2024-01-01 10:00", "2024-01-02 10:00"], name="ts"))
+    conn.catalog.library("news_enriched").write("AAPL", news)
+    frames[("news_enriched", "AAPL")] = news
+    return frames
+
+
+def _reads(conn):
+    return conn.catalog.log.records()
+
+
+@pytest.mark.parametrize("pattern, expected", [
+    ("prices_*/AAPL", [("prices_1min", "AAPL"), ("prices_daily", "AAPL")]),
+    ("*/AAPL", [("news_enriched", "AAPL"), ("prices_1min", "AAPL"), ("prices_daily", "AAPL")]),
+    ("prices_1min/*", [("prices_1min", t) for t in TICKERS]),
+    ("prices_1min/A*", [("prices_1min", "AAPL"), ("prices_1min", "AMZN")]),
+    ("prices_1min/?SFT", [("prices_1min", "MSFT")]),
+    ("prices_[1d]*/M*", [("prices_1min", "MSFT"), ("prices_daily", "MSFT")]),
+])
+def test_pattern_forms(conn, store, pattern, expected):
+    rows = conn.cursor().execute(
+        f'SELECT library, symbol, count(*) FROM "{pattern}" GROUP BY ALL ORDER BY ALL').fetchall()
+    assert [(lib, sym) for lib, sym, _ in rows] == expected
+    assert [n for *_, n in rows] == [len(store[key]) for key in expected]
+
+
+def test_union_by_name_fills_missing_columns(conn, store):
+    df = conn.cursor().execute('SELECT * FROM "*/AAPL" ORDER BY library, ts').fetch_df()
+    assert list(df.columns[:2]) == ["library", "symbol"]
+    assert {"close", "volume", "headline", "sentiment", "ts"} <= set(df.columns)
+    news = df[df.library == "news_enriched"]
+    assert news.close.isna().all() and list(news.headline) == ["up", "down"]
+
+
+def test_values_equal_symbol_by_symbol_reads(conn, store):
+    got = conn.cursor().execute(
+        'SELECT symbol, sum(close), max(ts) FROM "prices_daily/*" WHERE ts >= \'2024-03-01\' GROUP BY symbol '
+        "ORDER BY symbol").fetchall()
+    lib = conn.catalog.library("prices_daily")
+    expected = []
+    for ticker in TICKERS:
+        frame = lib.read(ticker, date_range=(pd.Timestamp("2024-03-01"), None)).data
+        expected.append((ticker, frame.close.sum(), frame.index.max().to_pydatetime()))
+    assert got == expected
+
+
+def test_date_range_reaches_every_member_and_symbol_filter_prunes(conn, store):
+    conn.catalog.log.clear()
+    conn.cursor().execute(
+        "SELECT count(*) FROM \"prices_1min/*\" WHERE ts BETWEEN '2024-01-01 01:00' AND '2024-01-01 02:00' "
+        "AND symbol IN ('AAPL', 'MSFT')").fetchall()
+    reads = _reads(conn)
+    assert sorted(r.symbol for r in reads) == ["AAPL", "MSFT"]
+    assert all(r.date_range == (pd.Timestamp("2024-01-01 01:00"), pd.Timestamp("2024-01-01 02:00")) for r in reads)
+    assert all(r.rows == 61 for r in reads)
+
+
+def test_library_filter_prunes(conn, store):
+    conn.catalog.log.clear()
+    n = conn.cursor().execute("SELECT count(*) FROM \"*/AAPL\" WHERE library = 'prices_daily'").fetchone()[0]
+    assert n == 200
+    assert {r.library for r in _reads(conn)} == {"prices_daily"}
+
+
+def test_projection_reaches_members(conn, store):
+    conn.catalog.log.clear()
+    conn.cursor().execute('SELECT avg(volume) FROM "prices_1min/*"').fetchall()
+    assert {r.columns for r in _reads(conn)} == {("volume",)}
+
+
+def test_value_filters_on_columns_missing_from_some_members(conn, store):
+    rows = conn.cursor().execute(
+        "SELECT library, count(*) FROM \"*/AAPL\" WHERE sentiment > 0 OR close < 3 GROUP BY ALL ORDER BY ALL").fetchall()
+    assert rows == [("news_enriched", 1), ("prices_1min", 3), ("prices_daily", 3)]
+
+
+def test_no_match_is_a_clear_error(conn, store):
+    cur = conn.cursor()
+    with pytest.raises(arcticsql.ProgrammingError, match="no symbol matches prices_1min/ZZ"):
+        cur.execute('SELECT * FROM "prices_1min/ZZ*"')
+    with pytest.raises(arcticsql.ProgrammingError, match="no library matches 'pricez_\\*'.*prices_"):
+        cur.execute('SELECT * FROM "pricez_*/AAPL"')
+    with pytest.raises(arcticsql.ProgrammingError, match="did you mean AAPL"):
+        cur.execute('SELECT * FROM "prices_1min/AAPX*"')
+
+
+def test_types_that_cannot_be_unified(conn):
+    lib = conn.catalog.library("features")
+    lib.write("A", pd.DataFrame({"x": [1.0]}, index=pd.DatetimeIndex(["2024-01-01"], name="ts")))
+    lib.write("B", pd.DataFrame({"x": ["text"]}, index=pd.DatetimeIndex(["2024-01-01"], name="ts")))
+    lib.write("C", pd.DataFrame({"x": [2]}, index=pd.DatetimeIndex(["2024-01-02"], name="ts")))
+    with pytest.raises(arcticsql.DataError, match="features/A.*features/B"):
+        conn.cursor().execute('SELECT * FROM "features/*"')
+    # int and float unify to float
+    assert conn.cursor().execute('SELECT sum(x) FROM "features/[AC]"').fetchone()[0] == 3.0
+
+
+def test_versions_and_snapshots_on_wildcards(conn, store):
+    lib = conn.catalog.library("prices_daily")
+    lib.snapshot("eod")
+    lib.write("AAPL", store[("prices_daily", "AAPL")].assign(close=0.0))
+    cur = conn.cursor()
+    now = cur.execute('SELECT sum(close) FROM "prices_daily/AAPL*"').fetchone()[0]
+    snap = cur.execute('SELECT sum(close) FROM "prices_daily/AAPL*" AT (SNAPSHOT => \'eod\')').fetchone()[0]
+    v0 = cur.execute('SELECT sum(close) FROM "prices_daily/A*" AT (VERSION => 0) WHERE symbol = \'AAPL\'').fetchone()[0]
+    assert now == 0.0 and snap == v0 == store[("prices_daily", "AAPL")].close.sum()
+    with pytest.raises(arcticsql.ProgrammingError, match="no version 1"):
+        cur.execute('SELECT * FROM "prices_daily/*" AT (VERSION => 1)')
+
+
+def test_progress_is_reported(conn, store):
+    seen = []
+    conn.session.progress = lambda done, total, label: seen.append((done, total, label))
+    conn.cursor().execute('SELECT count(*) FROM "prices_*/*"').fetchall()
+    assert seen and seen[-1][0] == seen[-1][1] == 6 and seen[-1][2] == "prices_*/*"
+
+
+def test_many_symbols_read_in_batches(conn):
+    lib = conn.catalog.library("prices_daily")
+    frame = minute_bars(periods=10)
+    for i in range(150):
+        lib.write(f"T{i:03d}", frame.assign(close=float(i)))
+    total = conn.cursor().execute('SELECT sum(close), count(DISTINCT symbol) FROM "prices_daily/T*"').fetchone()
+    assert total == (sum(float(i) * 10 for i in range(150)), 150)
