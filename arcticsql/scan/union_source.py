@@ -14,10 +14,12 @@ chunk streams on its own).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -31,7 +33,7 @@ from arcticsql.scan.protocol import Node, ScanSource
 KEY_COLUMNS = ("library", "symbol")
 #: Bytes a batched group of members may hold at once (two groups are in flight).
 _GROUP_BYTES = 64 * 1024 * 1024
-_GROUP_MAX = 64
+_GROUP_MAX = 512
 
 
 def union_schema(members: Sequence[ArcticSymbolSource]) -> pa.Schema:
@@ -66,6 +68,20 @@ def _unify(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
         return None
 
 
+_SCHEMAS: OrderedDict[tuple, pa.Schema] = OrderedDict()
+
+
+def _cached_union_schema(members: Sequence[ArcticSymbolSource]) -> pa.Schema:
+    """``union_schema``, remembered by the members' (library, symbol, version) keys: versions never change."""
+    key = tuple(m.key for m in members)
+    schema = _SCHEMAS.get(key)
+    if schema is None:
+        schema = _SCHEMAS[key] = union_schema(members)
+        while len(_SCHEMAS) > 64:
+            _SCHEMAS.popitem(last=False)
+    return schema
+
+
 class UnionSource(ScanSource):
     """Several symbol versions as one table; holds no per-query state."""
 
@@ -75,7 +91,7 @@ class UnionSource(ScanSource):
                  progress: Callable[[int, int, str], None] | None = None, label: str = "") -> None:
         super().__init__()
         self.members = members
-        self.arrow = union_schema(members)
+        self.arrow = _cached_union_schema(members)
         self.executor = executor
         self.progress = progress
         self.label = label
@@ -118,15 +134,22 @@ class UnionSource(ScanSource):
         needed = set(wanted).union(*(columns_of(f) for f in value_filters))
         read_schema = pa.schema([f for f in self.arrow if f.name in needed])
         exact = arrow_filter(value_filters, read_schema) if value_filters else None
-        jobs = [_Job.make(m, value_filters, needed) for m in members]
+        planner = _Planner(value_filters, needed)
+        jobs = [planner.job(m) for m in members]
         done = 0
         for results in self._read_groups(jobs):
-            for job, table in results:
-                table = _conform(table, job.member, read_schema)
-                if exact is not None and not job.exact_in_read:
+            # One table per group: DuckDB then takes a few large batches instead of one per symbol.
+            unfiltered = [_conform(t, job.member, read_schema) for job, t in results if job.exact_in_read]
+            filtered = [_conform(t, job.member, read_schema) for job, t in results if not job.exact_in_read]
+            for tables, apply in ((unfiltered, False), (filtered, exact is not None)):
+                tables = [t for t in tables if t.num_rows]
+                if not tables:
+                    continue
+                table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+                if apply:
                     table = table.filter(exact)
                 if table.num_rows:
-                    yield from table.select(wanted).to_batches()
+                    yield from table.select(wanted).combine_chunks().to_batches()
             done += len(results)
             if self.progress is not None:
                 self.progress(done, len(jobs), self.label)
@@ -152,16 +175,30 @@ class _Job:
     columns: tuple[str, ...]
     exact_in_read: bool
 
-    @staticmethod
-    def make(member: ArcticSymbolSource, value_filters: tuple[Node, ...], needed: set[str]) -> _Job:
-        # A filter is pushed into a member only if it reads that member's own columns at their own types.
-        own = tuple(f for f in value_filters if translatable(f, member.schema.arrow))
-        columns = tuple(n for n in member.schema.names if n in needed)
-        return _Job(member, plan_read(own, member.schema), columns, len(own) == len(value_filters))
-
     @property
     def bytes(self) -> int:
         return self.member.schema.row_count * self.member.schema.row_bytes
+
+
+class _Planner:
+    """Makes each member's job; members with equal schemas (the usual case) share one translation."""
+
+    def __init__(self, value_filters: tuple[Node, ...], needed: set[str]) -> None:
+        self.value_filters = value_filters
+        self.needed = needed
+        self._by_shape: dict[tuple, tuple[tuple[Node, ...], tuple[str, ...]]] = {}
+
+    def job(self, member: ArcticSymbolSource) -> _Job:
+        schema = member.schema
+        shape = (schema.arrow, schema.date_index, schema.value_columns, schema.range_index is None)
+        known = self._by_shape.get(shape)
+        if known is None:
+            # A filter is pushed into a member only if it reads its own columns at their own types.
+            own = tuple(f for f in self.value_filters if translatable(f, schema.arrow))
+            known = (own, tuple(n for n in schema.names if n in self.needed))
+            self._by_shape[shape] = known
+        own, columns = known
+        return _Job(member, plan_read(own, schema), columns, len(own) == len(self.value_filters))
 
 
 def _read_group(group: list[_Job]) -> list[tuple[_Job, pa.Table]]:
@@ -233,10 +270,10 @@ def _conform(table: pa.Table, member: ArcticSymbolSource, schema: pa.Schema) -> 
         return table.select([])  # no columns, but the row count (count(*)) survives
     arrays = []
     for field in schema:
-        if field.name == "library":
-            arrays.append(pa.array([member.schema.library] * n, pa.string()) if n else pa.array([], pa.string()))
-        elif field.name == "symbol":
-            arrays.append(pa.array([member.schema.symbol] * n, pa.string()) if n else pa.array([], pa.string()))
+        if field.name in KEY_COLUMNS:
+            value = member.schema.library if field.name == "library" else member.schema.symbol
+            indices = pa.array(np.zeros(n, dtype=np.int32))
+            arrays.append(pa.DictionaryArray.from_arrays(indices, pa.array([value])).cast(pa.string()))
         elif field.name in table.column_names:
             column = table.column(field.name)
             arrays.append(column if column.type == field.type else pc.cast(column, field.type))

@@ -1,0 +1,112 @@
+"""Benchmark (issue 3): wildcard tables vs the seed-style loop of reads.
+
+    python bench/bench_wildcard.py [--rounds R]
+
+(a) 500 symbols x 1 year of daily bars: SELECT symbol, avg(close) FROM "prices_daily/*" WHERE ts >= <last
+    quarter> GROUP BY symbol
+(b) 50 symbols x 1 month of 1-minute bars, a one-week range: per-symbol count and mean
+(c) planning: a one-symbol query in a library of 10,000 symbols vs in a library of 10 (added time)
+Baseline: for s in symbols: lib.read(s, date_range=...); pd.concat; pandas groupby.
+Targets: arcticsql >= 3x faster than the loop on (a) and (b); (c) adds under 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import arcticsql  # noqa: E402
+from bench.harness import measure, ms, table  # noqa: E402
+
+
+def write_symbols(lib, count: int, index: pd.DatetimeIndex, prefix: str = "S") -> list[str]:
+    rng = np.random.default_rng(0)
+    names = []
+    for i in range(count):
+        close = 100 + np.cumsum(rng.normal(0, 1, len(index)))
+        lib.write(f"{prefix}{i:05d}", pd.DataFrame({"open": close, "high": close + 1, "low": close - 1,
+                                                    "close": close, "volume": rng.integers(1, 1000, len(index))},
+                                                   index=index))
+        names.append(f"{prefix}{i:05d}")
+    return names
+
+
+def loop(lib, symbols, date_range):
+    frames = []
+    for s in symbols:
+        frame = lib.read(s, date_range=date_range).data
+        frame["symbol"] = s
+        frames.append(frame)
+    return pd.concat(frames)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        conn = arcticsql.connect(uri=f"lmdb://{folder}/arctic", config={})
+        cur = conn.cursor()
+        daily = conn.catalog.library("prices_daily")
+        minute = conn.catalog.library("prices_1min")
+        daily_symbols = write_symbols(daily, 500, pd.bdate_range("2023-01-02", periods=252, name="ts"))
+        minute_symbols = write_symbols(minute, 50, pd.date_range("2024-01-01", periods=31 * 1440, freq="min",
+                                                                 name="ts"))
+        quarter = pd.Timestamp("2023-10-02")
+        week = (pd.Timestamp("2024-01-15"), pd.Timestamp("2024-01-21 23:59:59"))
+
+        def sql_a():
+            return cur.execute('SELECT symbol, avg(close) FROM "prices_daily/*" WHERE ts >= ? GROUP BY symbol '
+                               "ORDER BY symbol", [quarter]).fetchall()
+
+        def loop_a():
+            frame = loop(daily, daily_symbols, (quarter, None))
+            return list(frame.groupby("symbol").close.mean().items())
+
+        def sql_b():
+            return cur.execute('SELECT symbol, count(*), avg(close) FROM "prices_1min/*" WHERE ts BETWEEN ? AND ? '
+                               "GROUP BY symbol ORDER BY symbol", list(week)).fetchall()
+
+        def loop_b():
+            frame = loop(minute, minute_symbols, week)
+            grouped = frame.groupby("symbol").close
+            return list(zip(grouped.count().index, grouped.count(), grouped.mean()))
+
+        def agree(results):
+            a, b = results["arcticsql"], results["loop"]
+            assert [r[0] for r in a] == [r[0] for r in b]
+            np.testing.assert_allclose([r[-1] for r in a], [r[-1] for r in b])
+
+        for label, (sql, base) in [("(a) 500 daily symbols, last quarter", (sql_a, loop_a)),
+                                   ("(b) 50 minute symbols, one week", (sql_b, loop_b))]:
+            t = measure({"arcticsql": sql, "loop": base}, rounds=args.rounds, check=agree)
+            rows.append([label, ms(t["arcticsql"]), ms(t["loop"]), f"{t['loop'] / t['arcticsql']:.1f}x"])
+
+        # (c) planning cost in a big library: the same one-symbol query, 10 vs 10,000 symbols.
+        small, big = conn.catalog.library("features"), conn.catalog.library("signals")
+        frame = pd.DataFrame({"x": [1.0]}, index=pd.DatetimeIndex(["2024-01-01"], name="ts"))
+        for i in range(10):
+            small.write(f"K{i:05d}", frame)
+        from arcticdb import WritePayload
+
+        big.write_batch([WritePayload(f"K{i:05d}", frame) for i in range(10_000)])
+        one_small = lambda: cur.execute("SELECT x FROM features.K00007").fetchall()  # noqa: E731
+        one_big = lambda: cur.execute("SELECT x FROM signals.K07777").fetchall()  # noqa: E731
+        t = measure({"10 symbols": one_small, "10,000 symbols": one_big}, rounds=args.rounds * 4)
+        rows.append(["(c) one-symbol query, library of 10 vs 10,000", ms(t["10,000 symbols"]), ms(t["10 symbols"]),
+                     f"+{(t['10,000 symbols'] - t['10 symbols']) * 1000:.2f} ms"])
+        conn.close()
+    print(f"median of {args.rounds} interleaved rounds\n")
+    print(table(rows, ["query", "arcticsql", "baseline (loop / small library)", "speed-up / added"]))
+
+
+if __name__ == "__main__":
+    main()
