@@ -185,6 +185,12 @@ class Catalog:
             self._schemas[key] = schema
         return schema
 
+    def layout(self, library: str, symbol: str) -> SymbolSchema:
+        """The latest version's columns and index (names, zone) from a zero-row read, for writers: no row
+        count and no microsecond check (its declared index type is nominal)."""
+        item = self.library(library).read(symbol, row_range=(0, 0), output_format="pyarrow")
+        return build_schema(library, symbol, int(item.version), item.data.schema, 0, lambda _name: True)
+
     def schemas(self, library: str, symbols: list[str], as_of: AsOf = None) -> list[SymbolSchema]:
         """Schemas of many symbols of one library, with batched ArcticDB calls (a wildcard's members).
 

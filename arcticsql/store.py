@@ -76,7 +76,7 @@ def auto_metadata(df: pd.DataFrame) -> dict[str, Any]:
         "index_type": type(index).__name__,
         "index_names": [n for n in index.names],
         "memory_usage_mb": float(df.memory_usage(deep=True).sum() / 1024 / 1024),
-        "has_nulls": bool(df.isnull().any().any()),
+        "has_nulls": any(df[column].hasnans for column in df.columns),
         "date_range": date_range,
     }
 
@@ -113,19 +113,24 @@ def arrow_to_frame(table: pa.Table, index: str | None = None, existing=None) -> 
     ArcticDB cannot store are an error naming the column.
     """
     table = _storable(table)
-    frame = table.to_pandas(coerce_temporal_nanoseconds=True, date_as_object=False)
     columns = _index_columns(table, index, existing)
-    if columns:
-        frame = frame.set_index(columns)
-        if existing is not None and existing.date_index in columns:
-            zone = existing.arrow.field(existing.date_index).type.tz
-            level = frame.index if len(columns) == 1 else None
-            if level is not None and isinstance(level, pd.DatetimeIndex):
-                if zone is not None and level.tz is not None:
-                    frame.index = level.tz_convert(zone)
-                elif zone is None and level.tz is not None:
-                    frame.index = level.tz_convert("UTC").tz_localize(None)
-    return frame
+    # The index columns are converted apart from the rest, so no set_index copy of every column.
+    values = table.drop_columns(columns).to_pandas(coerce_temporal_nanoseconds=True, date_as_object=False)
+    if not columns:
+        return values
+    levels = [table.column(c).to_pandas(coerce_temporal_nanoseconds=True, date_as_object=False) for c in columns]
+    if len(levels) == 1:
+        frame_index = pd.Index(levels[0], name=columns[0])
+    else:
+        frame_index = pd.MultiIndex.from_arrays(levels, names=columns)
+    if existing is not None and existing.date_index in columns and isinstance(frame_index, pd.DatetimeIndex):
+        zone = existing.arrow.field(existing.date_index).type.tz
+        if zone is not None and frame_index.tz is not None:
+            frame_index = frame_index.tz_convert(zone)
+        elif zone is None and frame_index.tz is not None:
+            frame_index = frame_index.tz_convert("UTC").tz_localize(None)
+    values.index = frame_index
+    return values
 
 
 def _index_columns(table: pa.Table, index: str | None, existing) -> list[str]:

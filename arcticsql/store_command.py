@@ -78,7 +78,7 @@ def _store(session, duck, query: str, path: str | None, options: dict, params, t
     existing = None
     lib = catalog.library(library, create=True)
     if lib.has_symbol(symbol):
-        existing = catalog.schema(library, symbol)
+        existing = catalog.layout(library, symbol)
     frame = arrow_to_frame(table, index=index, existing=existing)
     result = store_frame(session, f"{library}/{symbol}", frame, metadata=metadata, mode=mode, prune=prune,
                          library=library, symbol=symbol)

@@ -1,0 +1,74 @@
+"""Benchmark (issue 4): storing a 5,000,000-row query result through COPY vs lib.write of the same frame.
+
+    python bench/bench_write.py [--rows N] [--rounds R]
+
+Target: COPY within 1.3x of lib.write(sym, df), measured side by side in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import arcticsql  # noqa: E402
+from bench.harness import measure, ms, table  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        conn = arcticsql.connect(uri=f"lmdb://{folder}/arctic", config={})
+        cur = conn.cursor()
+        rng = np.random.default_rng(0)
+        n = args.rows
+        frame = pd.DataFrame({"open": rng.random(n), "high": rng.random(n), "low": rng.random(n),
+                              "close": rng.random(n), "volume": rng.integers(0, 10_000, n)},
+                             index=pd.date_range("2015-01-01", periods=n, freq="min", name="ts"))
+        lib = conn.catalog.library("prices_1min")
+        lib.write("SRC", frame)
+        target = conn.catalog.library("features")
+
+        cur.execute("CREATE TABLE result AS SELECT * FROM prices_1min.SRC")
+
+        def copy():
+            # The query result is in hand (a DuckDB table), as the frame is for lib.write.
+            cur.execute("COPY (SELECT * FROM result) TO 'arctic://features/copy' (PRUNE true)")
+            return cur.rowcount
+
+        def copy_from_arctic():
+            # End to end: the query also reads the 5M rows from ArcticDB.
+            cur.execute("COPY (SELECT * FROM prices_1min.SRC) TO 'arctic://features/copy2' (PRUNE true)")
+            return cur.rowcount
+
+        def write():
+            target.write("direct", frame, prune_previous_versions=True)
+            return len(frame)
+
+        def agree(results):
+            assert results["COPY"] == results["COPY from ArcticDB"] == results["lib.write"] == n
+            pd.testing.assert_frame_equal(target.read("copy").data, target.read("direct").data)
+            pd.testing.assert_frame_equal(target.read("copy2").data, target.read("direct").data)
+
+        t = measure({"COPY": copy, "COPY from ArcticDB": copy_from_arctic, "lib.write": write},
+                    rounds=args.rounds, check=agree)
+        conn.close()
+    print(f"{n:,} rows x 5 columns, median of {args.rounds} interleaved rounds\n")
+    rows = [["store a query result held by DuckDB", ms(t["COPY"]), ms(t["lib.write"]),
+             f"{t['COPY'] / t['lib.write']:.2f}x"],
+            ["same, the query reading the rows from ArcticDB", ms(t["COPY from ArcticDB"]), ms(t["lib.write"]),
+             f"{t['COPY from ArcticDB'] / t['lib.write']:.2f}x"]]
+    print(table(rows, ["operation", "COPY ... TO 'arctic://'", "lib.write(sym, df)", "ratio (target <= 1.3)"]))
+
+
+if __name__ == "__main__":
+    main()
