@@ -102,3 +102,10 @@ __all__ = [
     "Timestamp", "TimestampFromTicks", "Warning", "apilevel", "connect", "load_settings", "paramstyle",
     "threadsafety",
 ]
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext arcticsql``: the ``%sql`` and ``%%sql`` magics (IPython is imported only here)."""
+    from arcticsql.magics import load_ipython_extension as load
+
+    load(ipython)

@@ -50,7 +50,7 @@ def run_cancellable(cursor, work: Callable[[threading.Event], T], progress: Prog
         raise Cancelled() from None
     finally:
         if progress is not None:
-            progress.clear()
+            progress.stop()
     if "error" in outcome:
         if cancel.is_set():
             raise Cancelled()
@@ -70,28 +70,26 @@ def _stop(cursor, worker: threading.Thread) -> None:
             continue
 
 
-def fetch_rows(cursor, limit: int, cancel: threading.Event) -> tuple[list[tuple], int]:
-    """Up to ``limit`` rows (all when 0) and the total row count, counted without keeping the rest."""
-    if not limit:
-        rows = fetch_all(cursor, cancel)
-        return rows, len(rows)
-    rows = cursor.fetchmany(limit)
-    total = len(rows)
-    if total == limit:
-        with warnings.catch_warnings():  # the copy DuckDB warns about is one batch at a time
-            warnings.simplefilter("ignore")
-            for batch in cursor.fetch_record_batch(100_000):
-                if cancel.is_set():
-                    raise Cancelled()
-                total += batch.num_rows
-    return rows, total
-
-
-def fetch_all(cursor, cancel: threading.Event) -> list[tuple]:
+def fetch_rows(cursor, limit: int, cancel: threading.Event) -> list[tuple]:
+    """Up to ``limit`` rows (all when 0)."""
+    if limit:
+        return cursor.fetchmany(limit)
     rows: list[tuple] = []
     for chunk in iter_chunks(cursor, cancel):
         rows.extend(chunk)
     return rows
+
+
+def count_rest(cursor, cancel: threading.Event) -> int:
+    """The number of rows not fetched yet, counted in Arrow batches without keeping them."""
+    rest = 0
+    with warnings.catch_warnings():  # the copy DuckDB warns about is of one batch at a time
+        warnings.simplefilter("ignore")
+        for batch in cursor.fetch_record_batch(100_000):
+            if cancel.is_set():
+                raise Cancelled()
+            rest += batch.num_rows
+    return rest
 
 
 def iter_chunks(cursor, cancel: threading.Event):
@@ -106,7 +104,11 @@ def iter_chunks(cursor, cancel: threading.Event):
 
 
 class ProgressLine:
-    """A one-line progress indicator on a terminal, shown once a statement has run for ``delay`` seconds."""
+    """A one-line progress indicator on a terminal, shown once a statement has run for ``delay`` seconds.
+
+    Updated from the waiting thread; :meth:`stop` (from the worker, before it writes results) clears it for
+    good, so the indicator never mixes with output.
+    """
 
     WIDTH = 30
 
@@ -115,6 +117,8 @@ class ProgressLine:
         self._delay = delay
         self._start = time.monotonic()
         self._shown = False
+        self._stopped = False
+        self._lock = threading.Lock()
         unicode = "utf" in (getattr(stream, "encoding", None) or "").lower()
         self._full, self._empty = ("█", "░") if unicode else ("#", "-")
 
@@ -122,18 +126,23 @@ class ProgressLine:
         elapsed = time.monotonic() - self._start
         if elapsed < self._delay:
             return
-        if percent is not None and percent >= 0:
+        if percent >= 0:
             filled = int(self.WIDTH * min(percent, 100) / 100)
             bar = self._full * filled + self._empty * (self.WIDTH - filled)
             text = f"{bar} {percent:5.1f}%  {elapsed:6.1f} s  (Ctrl-C to cancel)"
         else:
             text = f"running {elapsed:6.1f} s  (Ctrl-C to cancel)"
-        self._stream.write("\r" + text)
-        self._stream.flush()
-        self._shown = True
+        with self._lock:
+            if not self._stopped:
+                self._stream.write("\r" + text)
+                self._stream.flush()
+                self._shown = True
 
-    def clear(self) -> None:
-        if self._shown:
-            self._stream.write("\r\x1b[K")
-            self._stream.flush()
-            self._shown = False
+    def stop(self) -> None:
+        """Clear the line and show nothing more."""
+        with self._lock:
+            self._stopped = True
+            if self._shown:
+                self._stream.write("\r\x1b[K")
+                self._stream.flush()
+                self._shown = False

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 DISPLAY_FORMATS = ("table", "markdown", "line")
 DATA_FORMATS = ("csv", "json")
-FORMATS = DISPLAY_FORMATS + DATA_FORMATS
+FORMATS = ("table", "csv", "json", "markdown", "line")
 
 _NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                   "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL", "NUMERIC", "VARINT", "BIGNUM"}
@@ -36,7 +36,8 @@ def is_numeric(type_name: str) -> bool:
 
 
 def display_value(value: Any) -> str:
-    """One value as shown in display formats (one line; NULL for None)."""
+    """One value as shown in display formats (NULL for None); line breaks are kept (a table shows them as
+    a taller row, such as an EXPLAIN plan), tabs and carriage returns escaped."""
     if value is None:
         return _NULL
     if isinstance(value, bool):
@@ -45,11 +46,8 @@ def display_value(value: Any) -> str:
         return _float_text(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _bytes_text(bytes(value))
-    if isinstance(value, str):
-        text = value
-    else:
-        text = str(value)
-    return text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    text = value if isinstance(value, str) else str(value)
+    return text.replace("\r\n", "\n").replace("\r", "\\r").replace("\t", "\\t")
 
 
 def _float_text(value: float) -> str:
@@ -68,10 +66,10 @@ def _bytes_text(value: bytes) -> str:
 
 # -- display formats -------------------------------------------------------------------------------------
 def render(fmt: str, names: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]], *,
-           max_width: int | None = None, unicode: bool = True) -> str:
+           max_width: int | None = None, unicode: bool = True, show_types: bool = True) -> str:
     """``rows`` in a display format (table, markdown or line); no trailing newline."""
     if fmt == "table":
-        return render_table(names, types, rows, max_width=max_width, unicode=unicode)
+        return render_table(names, types, rows, max_width=max_width, unicode=unicode, show_types=show_types)
     if fmt == "markdown":
         return render_markdown(names, types, rows)
     if fmt == "line":
@@ -86,16 +84,17 @@ _BOX_ASCII = {"h": "-", "v": "|", "tl": "+", "tm": "+", "tr": "+", "ml": "+", "m
 
 
 def render_table(names: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]], *,
-                 max_width: int | None = None, unicode: bool = True) -> str:
-    """An aligned table with a header of column names and types; numbers right-aligned.
+                 max_width: int | None = None, unicode: bool = True, show_types: bool = True) -> str:
+    """An aligned table with a header of column names (and types); numbers right-aligned.
 
     With ``max_width`` (the terminal's width), the widest columns are shortened (cut with '…') until the
     table fits, down to a few characters each.
     """
     box = _BOX_UNICODE if unicode else _BOX_ASCII
-    kinds = [str(t).lower() for t in types]
-    cells = [[display_value(v) for v in row] for row in rows]
-    widths = [max([len(n), len(k)] + [len(r[i]) for r in cells]) for i, (n, k) in enumerate(zip(names, kinds))]
+    kinds = [str(t).lower() for t in types] if show_types else [""] * len(names)
+    cells = [[display_value(v).rstrip("\n").split("\n") for v in row] for row in rows]
+    widths = [max([len(name), len(kind)] + [len(part) for row in cells for part in row[i]])
+              for i, (name, kind) in enumerate(zip(names, kinds))]
     if max_width:
         widths = _fit(widths, max_width)
     right = [is_numeric(t) for t in types]
@@ -110,11 +109,14 @@ def render_table(names: Sequence[str], types: Sequence[str], rows: Sequence[Sequ
             parts.append(" " + (value.rjust(width) if to_right else value.ljust(width)) + " ")
         return box["v"] + box["v"].join(parts) + box["v"]
 
-    out = [line(box["tl"], box["tm"], box["tr"]),
-           row_text(names, [False] * len(names)),
-           row_text(kinds, [False] * len(names)),
-           line(box["ml"], box["mm"], box["mr"])]
-    out.extend(row_text(r, right) for r in cells)
+    out = [line(box["tl"], box["tm"], box["tr"]), row_text(names, [False] * len(names))]
+    if show_types:
+        out.append(row_text(kinds, [False] * len(names)))
+    out.append(line(box["ml"], box["mm"], box["mr"]))
+    for row in cells:
+        height = max((len(lines) for lines in row), default=1)
+        for i in range(height):
+            out.append(row_text([lines[i] if i < len(lines) else "" for lines in row], right))
     out.append(line(box["bl"], box["bm"], box["br"]))
     return "\n".join(out)
 
@@ -139,7 +141,7 @@ def _cut(text: str, width: int) -> str:
 def render_markdown(names: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A GitHub-flavoured Markdown table (numbers right-aligned)."""
     def cell(text: str) -> str:
-        return text.replace("|", "\\|")
+        return text.replace("|", "\\|").replace("\n", "<br>")
 
     header = "| " + " | ".join(cell(n) for n in names) + " |"
     rule = "|" + "|".join("---:" if is_numeric(t) else "---" for t in types) + "|"
@@ -150,8 +152,12 @@ def render_markdown(names: Sequence[str], types: Sequence[str], rows: Sequence[S
 def render_line(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """One ``column = value`` line per column, records separated by a blank line (sqlite's line mode)."""
     width = max((len(n) for n in names), default=0)
-    records = ["\n".join(f"{n.rjust(width)} = {display_value(v)}" for n, v in zip(names, row)) for row in rows]
-    return "\n\n".join(records)
+    indent = "\n" + " " * (width + 3)
+
+    def field(name: str, value: Any) -> str:
+        return f"{name.rjust(width)} = {display_value(value).replace(chr(10), indent)}"
+
+    return "\n\n".join("\n".join(field(n, v) for n, v in zip(names, row)) for row in rows)
 
 
 def footer(shown: int, total: int, elapsed: float | None = None) -> str:

@@ -25,7 +25,7 @@ class Rows:
 def parse_table(text: str) -> tuple[TableName | None, object]:
     """The ArcticDB library/symbol (and ``AT (...)`` as-of) a table name written in SQL refers to;
     ``(None, None)`` for a DuckDB table or view."""
-    parsed = parse_statement(f"SELECT * FROM {text}", lambda _name: False)
+    parsed = parse_statement(f"SELECT * FROM {text}")
     if parsed.tree is None:
         raise ProgrammingError(f"not a table name: {text}")
     if not parsed.references:
@@ -45,7 +45,8 @@ def existing_library(catalog, name: str) -> bool:
     raise ProgrammingError(f"unknown library {name!r}{suggest(name, known)}")
 
 
-def matching_symbols(catalog, library_pattern: str, symbol_pattern: str | None = None) -> list[tuple[str, str]]:
+def matching_symbols(catalog, library_pattern: str,
+                     symbol_pattern: str | None = None) -> list[tuple[str, str]]:
     """(library, symbol) pairs for glob patterns; a core library not created yet has no symbols."""
     if is_glob(library_pattern):
         libraries = [n for n in catalog.library_names() if matches(library_pattern, n)]
@@ -84,7 +85,7 @@ def describe(cursor, catalog, table: str) -> Rows:
     ArcticDB symbol."""
     name, as_of = parse_table(table)
     described = cursor.execute(f"DESCRIBE {table}").fetchall()
-    if name is None or name.is_pattern:
+    if name is None or name.is_pattern or name.library not in catalog.library_names():
         return Rows(["column", "type"], ["VARCHAR", "VARCHAR"], [(r[0], r[1]) for r in described])
     schema = catalog.schema(name.library, name.symbol, as_of)
     rows = [(r[0], r[1], "index" if r[0] in schema.index_columns else "") for r in described]
@@ -99,6 +100,7 @@ def versions(catalog, table: str) -> Rows:
     name, _as_of = parse_table(table)
     if name is None or name.is_pattern:
         raise ProgrammingError(f"not an ArcticDB symbol: {table}")
-    rows = [(v.version, v.date, ", ".join(v.snapshots), v.deleted)
+    rows = [(v.version, v.date.to_pydatetime(warn=False), ", ".join(v.snapshots), v.deleted)
             for v in catalog.versions(name.library, name.symbol)]
-    return Rows(["version", "date", "snapshots", "deleted"], ["BIGINT", "TIMESTAMP", "VARCHAR", "BOOLEAN"], rows)
+    return Rows(["version", "date", "snapshots", "deleted"],
+                ["BIGINT", "TIMESTAMP WITH TIME ZONE", "VARCHAR", "BOOLEAN"], rows)

@@ -18,11 +18,18 @@ from pathlib import Path
 from typing import IO
 
 from arcticsql.cli import dot_commands
-from arcticsql.cli.execution import Cancelled, ProgressLine, fetch_rows, iter_chunks, run_cancellable
+from arcticsql.cli.execution import (
+    Cancelled,
+    ProgressLine,
+    count_rest,
+    fetch_rows,
+    iter_chunks,
+    run_cancellable,
+)
 from arcticsql.cli.formatting import DATA_FORMATS, data_writer, footer, render, write_parquet
 from arcticsql.cli.introspection import Rows
 from arcticsql.cli.script import script_items
-from arcticsql.errors import Error
+from arcticsql.errors import Error, translate
 
 DEFAULT_MAX_ROWS = 1000
 
@@ -52,6 +59,7 @@ class Shell:
         if interactive and self.stderr.isatty():
             self.cursor.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
         self.on_change = None  # called after each statement (the REPL refreshes completions)
+        self._progress: ProgressLine | None = None
 
     @property
     def catalog(self):
@@ -67,10 +75,14 @@ class Shell:
                     dot_commands.run(self, item.text)
                 else:
                     self.run_sql(item.text)
+            except (ScriptError, Cancelled, dot_commands.ExitShell):
+                raise
             except (Error, dot_commands.UsageError) as error:
                 raise ScriptError(_where(source, item.line, show_line) + str(error)) from None
             except OSError as error:
                 raise ScriptError(_where(source, item.line, show_line) + _os_error(error)) from None
+            except Exception as error:  # noqa: BLE001 - a bug still gets one line, not a traceback
+                raise ScriptError(_where(source, item.line, show_line) + str(translate(error))) from None
 
     def run_file(self, path: str) -> None:
         try:
@@ -89,16 +101,23 @@ class Shell:
             self.cursor.execute(sql, params)
             self._write_result(cancel, start)
 
-        progress = ProgressLine(self.stderr) if self.interactive and self.stderr.isatty() else None
+        self._progress = ProgressLine(self.stderr) if self.interactive and self.stderr.isatty() else None
         try:
-            run_cancellable(self.cursor, work, progress)
+            run_cancellable(self.cursor, work, self._progress)
         finally:
+            self._progress = None
             if self.on_change is not None:
                 self.on_change()
+
+    def _begin_output(self) -> None:
+        """Results are about to be written: the progress line goes away first."""
+        if self._progress is not None:
+            self._progress.stop()
 
     def _write_result(self, cancel: threading.Event, start: float) -> None:
         cursor = self.cursor
         if cursor.description is None:
+            self._begin_output()
             self._status_line(self._outcome_text(cursor), start)
             return
         names = [str(d[0]) for d in cursor.description]
@@ -107,8 +126,10 @@ class Shell:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 count = write_parquet(cursor.fetch_record_batch(100_000), self.output_path)
+            self._begin_output()
             self._status_line(f"wrote {count} row{'' if count == 1 else 's'} to {self.output_path}", start)
         elif self.format in DATA_FORMATS:
+            self._begin_output()
             writer = data_writer(self.format, self.out, names)
             for chunk in iter_chunks(cursor, cancel):
                 writer.write(chunk)
@@ -117,8 +138,13 @@ class Shell:
             if self.timer:
                 self._status_line(None, start)
         else:
-            rows, total = fetch_rows(cursor, self.max_rows, cancel)
-            self._display(names, types, rows, total, start)
+            rows = fetch_rows(cursor, self.max_rows, cancel)
+            self._begin_output()
+            self._write_rows(self.format, names, types, rows)
+            # the rows are on screen; the count of the rest (a scan to the end) follows
+            more = count_rest(cursor, cancel) if self.max_rows and len(rows) == self.max_rows else 0
+            elapsed = time.perf_counter() - start if self.timer else None
+            self._write_line(footer(len(rows), len(rows) + more, elapsed))
 
     def _outcome_text(self, cursor) -> str | None:
         if cursor.message:
@@ -135,35 +161,31 @@ class Shell:
             self.status.write(text + "\n")
             self.status.flush()
 
-    def _display(self, names, types, rows, total: int, start: float | None, note: str | None = None) -> None:
+    def _write_rows(self, fmt: str, names, types, rows, *, show_types: bool = True) -> None:
+        """Rows in a display format (fitted to the terminal's width when writing to one)."""
         width = shutil.get_terminal_size().columns if _isatty(self.out) else None
         unicode = "utf" in (getattr(self.out, "encoding", None) or "utf-8").lower()
-        text = render(self.format, names, types, rows, max_width=width, unicode=unicode)
-        elapsed = time.perf_counter() - start if (self.timer and start is not None) else None
-        lines = [text] if text else []
-        if note:
-            lines.append(note)
-        if self.format != "markdown" or elapsed is not None:
-            lines.append(footer(len(rows), total, elapsed))
-        self.out.write("\n".join(lines) + "\n")
+        text = render(fmt, names, types, rows, max_width=width, unicode=unicode, show_types=show_types)
+        if text:
+            self._write_line(text)
+
+    def _write_line(self, text: str) -> None:
+        self.out.write(text + "\n")
         self.out.flush()
 
-    # -- results built outside SQL (dot commands, ls, describe) -------------------------------------------------
+    # -- results built outside SQL (dot commands, ls, describe) -----------------------------------------
     def emit_rows(self, result: Rows) -> None:
-        """Write rows made by a dot command in the current format (parquet falls back to a table)."""
+        """Write rows made by a dot command in the current format (as a table when that is parquet); their
+        column types are not shown."""
         if self.format in DATA_FORMATS:
             writer = data_writer(self.format, self.out, result.names)
             writer.write(result.rows)
             writer.close()
             self.out.flush()
             return
-        fmt = self.format
-        if fmt == "parquet":
-            self.format = "table"
-        try:
-            self._display(result.names, result.types, result.rows, len(result.rows), None, result.note)
-        finally:
-            self.format = fmt
+        fmt = "table" if self.format == "parquet" else self.format
+        self._write_rows(fmt, result.names, result.types, result.rows, show_types=False)
+        self._write_line(result.note or footer(len(result.rows), len(result.rows)))
 
     def say(self, text: str) -> None:
         """A status line (command feedback)."""
@@ -172,11 +194,16 @@ class Shell:
 
     # -- output --------------------------------------------------------------------------------------------
     def set_output(self, path: str | None) -> None:
-        """Send results to ``path`` (created or truncated), or back to standard output when None."""
+        """Send results to ``path`` (created or truncated), or back to standard output when None.
+
+        In parquet format the path is only remembered: each result is written there as a Parquet file.
+        """
         if self.out is not self._stdout:
             self.out.close()
         self.out, self.output_path = self._stdout, None
-        if path:
+        if path and self.format == "parquet":
+            self.output_path = path
+        elif path:
             self.out = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed on the next switch
             self.output_path = path
 
@@ -201,5 +228,3 @@ def _isatty(stream: IO[str]) -> bool:
     except (AttributeError, ValueError):
         return False
 
-
-__all__ = ["Cancelled", "DEFAULT_MAX_ROWS", "ScriptError", "Shell"]

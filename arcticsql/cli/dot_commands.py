@@ -1,0 +1,143 @@
+"""Dot commands: one-line shell commands such as ``.mode csv`` or ``.describe prices_1min.AAPL``.
+
+Each command is a function of the shell and the rest of its line, registered with :func:`command`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from arcticsql.cli import introspection
+from arcticsql.cli.formatting import FORMATS
+
+
+class UsageError(Exception):
+    """A dot command was misused (unknown command, bad argument, unreadable file)."""
+
+
+class ExitShell(Exception):
+    """``.quit``: leave the REPL, or stop a script."""
+
+
+@dataclass(frozen=True)
+class DotCommand:
+    name: str
+    usage: str
+    summary: str
+    handler: Callable[[object, str], None]
+    choices: tuple[str, ...] = ()   # fixed argument values, offered by completion
+    argument: str | None = None     # "table", "library" or "path": what completion offers
+
+
+COMMANDS: dict[str, DotCommand] = {}
+
+
+def command(name: str, usage: str, summary: str, *, choices: tuple[str, ...] = (),
+            argument: str | None = None, aliases: tuple[str, ...] = ()):
+    """Register the decorated function as ``.name`` (and its aliases)."""
+    def register(handler: Callable[[object, str], None]) -> Callable[[object, str], None]:
+        for each in (name, *aliases):
+            COMMANDS[each] = DotCommand(each, usage, summary, handler, choices, argument)
+        return handler
+
+    return register
+
+
+def run(shell, line: str) -> None:
+    """Run one dot command line (``.name args``)."""
+    name, _, args = line.strip()[1:].partition(" ")
+    found = COMMANDS.get(name.lower())
+    if found is None:
+        raise UsageError(f"unknown command .{name}; enter .help for the list")
+    found.handler(shell, args.strip())
+
+
+# -- the commands -------------------------------------------------------------------------------------------
+@command("help", ".help", "Show this help")
+def _help(shell, args: str) -> None:
+    seen, lines = set(), []
+    for entry in COMMANDS.values():
+        if entry.handler in seen:
+            continue
+        seen.add(entry.handler)
+        lines.append(f"  {entry.usage:<34} {entry.summary}")
+    shell.say("\n".join([
+        "Statements end with ';' and may span lines. Tables: prices_1min.AAPL, \"prices_1min/AAPL\",",
+        "signals.\"momentum/SP500\", \"prices_*/AAPL\"; past versions: prices_1min.AAPL AT (VERSION => 3),",
+        "AT (SNAPSHOT => 'name'), AT (TIMESTAMP => '2024-06-01 12:00').",
+        "Tab completes keywords, libraries, symbols and columns; Ctrl-C cancels a running query or clears",
+        "the line; Ctrl-D quits.",
+        "",
+        *lines,
+    ]))
+
+
+@command("libraries", ".libraries", "List the ArcticDB libraries")
+def _libraries(shell, args: str) -> None:
+    shell.emit_rows(introspection.libraries(shell.catalog))
+
+
+@command("symbols", ".symbols [LIBRARY] [PATTERN]", "List symbols (of every library, or one; glob)",
+         argument="library")
+def _symbols(shell, args: str) -> None:
+    parts = args.split()
+    if len(parts) > 2:
+        raise UsageError("usage: .symbols [LIBRARY] [PATTERN]")
+    shell.emit_rows(introspection.symbols(shell.catalog, *parts))
+
+
+@command("describe", ".describe TABLE", "Columns and types, index and row count of a table",
+         argument="table")
+def _describe(shell, args: str) -> None:
+    if not args:
+        raise UsageError("usage: .describe TABLE   (e.g. .describe prices_1min.AAPL)")
+    shell.emit_rows(introspection.describe(shell.cursor, shell.catalog, args.rstrip(";")))
+
+
+@command("versions", ".versions TABLE", "Versions of a symbol, with dates and snapshots", argument="table")
+def _versions(shell, args: str) -> None:
+    if not args:
+        raise UsageError("usage: .versions TABLE   (e.g. .versions prices_1min.AAPL)")
+    shell.emit_rows(introspection.versions(shell.catalog, args.rstrip(";")))
+
+
+@command("mode", ".mode table|csv|json|markdown|line", "Set the output format", choices=FORMATS)
+def _mode(shell, args: str) -> None:
+    if not args:
+        shell.say(f"mode: {shell.format}")
+        return
+    if args not in FORMATS:
+        raise UsageError(f"unknown mode {args!r}; choose one of {', '.join(FORMATS)}")
+    shell.format = args
+
+
+@command("output", ".output [FILE]", "Write results to FILE, or back to the screen", argument="path")
+def _output(shell, args: str) -> None:
+    shell.set_output(args or None)
+
+
+@command("read", ".read FILE", "Run the statements of a SQL file", argument="path")
+def _read(shell, args: str) -> None:
+    if not args:
+        raise UsageError("usage: .read FILE")
+    shell.run_file(args)
+
+
+@command("timer", ".timer on|off", "Show how long each statement takes", choices=("on", "off"))
+def _timer(shell, args: str) -> None:
+    if args not in ("on", "off"):
+        raise UsageError("usage: .timer on|off")
+    shell.timer = args == "on"
+
+
+@command("maxrows", ".maxrows N", "Rows shown in table, markdown and line modes (0: all)")
+def _maxrows(shell, args: str) -> None:
+    if not args.isdigit():
+        raise UsageError(f"usage: .maxrows N   (now {shell.max_rows})")
+    shell.max_rows = int(args)
+
+
+@command("quit", ".quit", "Leave arcticsql (or Ctrl-D)", aliases=("exit",))
+def _quit(shell, args: str) -> None:
+    raise ExitShell()

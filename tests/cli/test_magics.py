@@ -1,0 +1,33 @@
+"""The IPython magics (skipped when IPython is not installed)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("IPython")
+
+
+@pytest.fixture(scope="module")
+def ipython():
+    from IPython.testing.globalipapp import start_ipython
+
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "arcticsql")
+    return shell
+
+
+def test_sql_magics_return_dataframes(ipython, store_uri, capsys):
+    ipython.run_line_magic("sql_connect", store_uri)
+    frame = ipython.run_line_magic("sql", "SELECT count(*) AS n FROM prices_1min.MSFT")
+    assert frame["n"].tolist() == [1234]
+    ipython.user_ns["limit"] = 2
+    bars = ipython.run_cell_magic("sql", "bars", "SELECT ts, close\nFROM prices_1min.AAPL\nLIMIT $limit")
+    assert len(bars) == 2 and ipython.user_ns["bars"] is bars
+
+
+def test_sql_magic_errors_are_one_line(ipython, store_uri, capsys):
+    ipython.run_line_magic("sql_connect", store_uri)
+    assert ipython.run_line_magic("sql", "SELECT * FROM prices_1min.NOPE") is None
+    err = capsys.readouterr().err
+    assert err.startswith("Error: unknown symbol 'NOPE'") and "Traceback" not in err
+    assert ipython.run_cell_magic("sql", "", "CREATE TABLE t AS SELECT 1 AS x") is None

@@ -1,0 +1,68 @@
+"""The shell behind the REPL and the commands: dot commands, .output, .read, .timer and status lines."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+import arcticsql
+from arcticsql.cli.dot_commands import ExitShell
+from arcticsql.cli.shell import ScriptError, Shell
+
+
+@pytest.fixture
+def shell(store_uri):
+    connection = arcticsql.connect(uri=store_uri, config={})
+    out, err = io.StringIO(), io.StringIO()
+    shell = Shell(connection, interactive=True, stdout=out, stderr=err)
+    yield shell
+    shell.close()
+    connection.close()
+
+
+def output(shell) -> str:
+    text = shell._stdout.getvalue()
+    shell._stdout.seek(0)
+    shell._stdout.truncate()
+    return text
+
+
+def test_status_lines(shell):
+    shell.run_script("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2);")
+    assert output(shell) == "OK\n2 rows affected\n"
+
+
+def test_output_read_and_timer(shell, tmp_path):
+    script = tmp_path / "inner.sql"
+    script.write_text("SELECT 1 AS one;\n\nSELECT * FROM prices_1min.NOPE;\n")
+    target = tmp_path / "out.csv"
+    shell.run_script(f".mode csv\n.output {target}\nSELECT 2 AS two;\n.output\nSELECT 3 AS three;")
+    assert target.read_text() == "two\n2\n"
+    assert output(shell) == "three\n3\n"
+    with pytest.raises(ScriptError, match=f"^{script} line 3: unknown symbol 'NOPE'"):
+        shell.run_script(f".read {script}")
+    output(shell)
+    shell.run_script(".mode table\n.timer on\nSELECT 1;")
+    assert output(shell).splitlines()[-1].startswith("1 row (")
+
+
+def test_catalog_commands(shell):
+    shell.run_script(".mode csv\n.libraries\n.symbols prices_1min\n.symbols prices_1min/A*\n"
+                     ".versions prices_1min.AAPL")
+    lines = output(shell).splitlines()
+    assert lines[:3] == ["library", "prices_1min", "signals"]
+    assert lines[3:6] == ["library,symbol", "prices_1min,AAPL", "prices_1min,MSFT"]
+    assert lines[6:8] == ["library,symbol", "prices_1min,AAPL"]
+    assert lines[8] == "version,date,snapshots,deleted"
+    assert lines[9].startswith("0,") and lines[10].startswith("1,")
+
+
+def test_maxrows_and_usage_errors(shell):
+    shell.run_script(".maxrows 2\nSELECT * FROM range(5) t(x);")
+    assert output(shell).splitlines()[-1] == "(showing first 2 of 5 rows)"
+    for bad in (".mode nope", ".timer maybe", ".maxrows x", ".describe", ".nope"):
+        with pytest.raises(ScriptError):
+            shell.run_script(bad, show_line=False)
+    with pytest.raises(ExitShell):
+        shell.run_script(".quit")
