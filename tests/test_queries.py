@@ -168,3 +168,11 @@ def test_views_keep_working(conn, prices):
     cur.execute("CREATE VIEW aapl_hi AS SELECT * FROM prices_1min.AAPL WHERE volume > 9000")
     cur.execute("SELECT 1")
     assert cur.execute("SELECT count(*) FROM aapl_hi").fetchone()[0] == int((prices["AAPL"].volume > 9000).sum())
+
+
+def test_count_and_index_filters_on_a_range_index(conn):
+    conn.catalog.library("features").write("r", pd.DataFrame({"x": [5, 6, 7]}))
+    cur = conn.cursor()
+    assert cur.execute("SELECT count(*) FROM features.r").fetchone()[0] == 3
+    assert cur.execute('SELECT count(*) FROM features.r WHERE "index" = 0').fetchone()[0] == 1
+    assert cur.execute('SELECT count(*) FROM "features/r*"').fetchone()[0] == 3

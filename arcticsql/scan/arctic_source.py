@@ -109,12 +109,23 @@ class ArcticSymbolSource(ScanSource):
             return iter(())
         schema = self.schema
         needed = set(wanted) | set(plan.residual_columns)
-        value_columns = [c for c in schema.value_columns if c in needed]
-        stored_columns = [schema.stored_names[c] for c in value_columns]
+        stored_columns = self.stored_columns(needed)
         read_schema = pa.schema([schema.arrow.field(n) for n in schema.names if n in needed])
         expression = arrow_filter(plan.residual, read_schema) if plan.residual else None
         calls = list(self._chunk_calls(plan, stored_columns))
         return self._pipeline(calls, read_schema, expression, wanted)
+
+    def stored_columns(self, needed: set[str]) -> list[str]:
+        """ArcticDB column names to read for the declared columns ``needed``.
+
+        ArcticDB returns the index with any read, which carries the row count; a RangeIndex is not
+        returned, so a symbol with one reads one value column even when none is needed (count(*)).
+        """
+        schema = self.schema
+        names = [schema.stored_names[c] for c in schema.value_columns if c in needed]
+        if not names and schema.range_index is not None and schema.value_columns:
+            names = [schema.stored_names[schema.value_columns[0]]]
+        return names
 
     def _chunk_calls(self, plan: ReadPlan, stored_columns: list[str]) -> Iterator[dict]:
         """Keyword arguments for each ArcticDB read, in order."""

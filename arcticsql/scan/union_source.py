@@ -224,7 +224,7 @@ def _read_batch(group: list[_Job]) -> list[tuple[_Job, pa.Table]]:
             schema = job.member.schema
             read_names = set(job.columns) | set(job.plan.residual_columns)
             shape = pa.schema([f for f in schema.arrow if f.name in read_names])
-            stored = [schema.stored_names[c] for c in schema.value_columns if c in read_names]
+            stored = job.member.stored_columns(read_names)
             requests.append(ReadRequest(schema.symbol, as_of=schema.version, date_range=job.plan.date_range,
                                         columns=stored, query_builder=query_builder(job.plan)))
             shapes.append(shape)
