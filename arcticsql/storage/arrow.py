@@ -3,19 +3,21 @@
 A DataFrame's index becomes a column when it carries information: a named index keeps its name (each
 named MultiIndex level too), an unnamed RangeIndex is dropped, any other unnamed index becomes ``index``
 (``level_<i>`` for unnamed MultiIndex levels). A Series becomes one column named after it, or ``value``.
-Strings come out as plain ``string``, categoricals as their values, and a data column whose name is one
-of the naming columns is renamed ``<name>_1``.
+Strings come out as plain ``string``, categoricals as their values, periods as their start timestamps, NaN
+as null (as pandas means it), and a data column whose name is one of the naming columns is renamed
+``<name>_1``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from arcticsql.storage.base import StorageError
-from arcticsql.storage.naming import NAMING_FIELDS
+from arcticsql.storage.naming import parse_path
 from arcticsql.storage.safe_pickle import require_frame
 
 #: The columns every dataset row carries about the file it came from, in this order.
@@ -27,14 +29,11 @@ NAMING_SCHEMA = pa.schema([
     pa.field("timestamp", pa.timestamp("us")),
     pa.field("params", pa.string()),
 ])
-NAMING_COLUMNS = tuple(NAMING_SCHEMA.names)
-assert NAMING_COLUMNS[1:] == NAMING_FIELDS
+NAMING_COLUMNS = tuple(NAMING_SCHEMA.names)  # file, then parse_path's fields
 
 
 def naming_row(path: str) -> dict[str, Any]:
     """The naming columns' values for one file: ``file`` plus :func:`~arcticsql.storage.naming.parse_path`."""
-    from arcticsql.storage.naming import parse_path
-
     return {"file": path, **parse_path(path)}
 
 
@@ -68,48 +67,89 @@ def _index_names(frame: Any) -> list[str] | None:
     return [name if name is not None else f"level_{position}" for position, name in enumerate(names)]
 
 
-def frame_to_arrow(obj: Any, name: str) -> pa.Table:
-    """A loaded DataFrame or Series as an Arrow table (see the module docstring); StorageError naming the
-    file for any other object, duplicate column names, or a column Arrow cannot type."""
+@dataclass(frozen=True)
+class FrameColumns:
+    """A loaded frame's output column names, in order, and how to get each one's pandas values."""
+
+    frame: Any
+    sources: dict[str, tuple[str, int]]  # output name -> ("index", level) or ("column", position)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.sources)
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame)
+
+    def values(self, column: str) -> Any:
+        """The pandas values of one output column (a view: nothing is copied)."""
+        kind, position = self.sources[column]
+        if kind == "column":
+            return self.frame.iloc[:, position]
+        index = self.frame.index
+        return index if index.nlevels == 1 else index.get_level_values(position)
+
+
+def frame_columns(obj: Any, name: str) -> FrameColumns:
+    """The output columns of a loaded DataFrame or Series: index columns first, then data columns, with
+    naming-column clashes renamed.
+
+    StorageError naming the file for an object that is no DataFrame or Series, or duplicate names.
+    """
     import pandas
 
     frame = require_frame(obj, name)
     if isinstance(frame, pandas.Series):
         frame = frame.to_frame(name=frame.name if frame.name is not None else "value")
-    index_names = _index_names(frame)
-    data_names = [str(column) for column in frame.columns]
-    names = [*(index_names or []), *data_names]
-    duplicated = sorted({column for column in names if names.count(column) > 1})
-    if duplicated:
+    located = [(str(level), ("index", i)) for i, level in enumerate(_index_names(frame) or [])]
+    located += [(str(column), ("column", i)) for i, column in enumerate(frame.columns)]
+    names = [column for column, _ in located]
+    if len(set(names)) != len(names):
+        duplicated = sorted({column for column in names if names.count(column) > 1})
         raise StorageError(f"{name}: duplicate column names {duplicated}")
-    try:
-        table = pa.Table.from_pandas(frame, preserve_index=index_names is not None)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError, TypeError) as error:
-        raise StorageError(f"{name}: cannot convert to Arrow: {error}") from error
-    # from_pandas puts data columns first and the index last
-    table = table.rename_columns(data_names + (index_names or []))
-    if index_names:
-        table = table.select(index_names + data_names)
-    return _normalise(table)
-
-
-def _normalise(table: pa.Table) -> pa.Table:
-    """Plain string/binary types, decoded dictionaries, naming-column clashes renamed, no pandas metadata."""
-    fields = []
-    columns = []
-    taken = set(table.column_names)
-    for field, column in zip(table.schema, table.columns, strict=True):
-        name = field.name
-        if name in NAMING_COLUMNS:
+    taken = set(names)
+    sources: dict[str, tuple[str, int]] = {}
+    for column, source in located:
+        if column in NAMING_COLUMNS:
             suffix = 1
-            while f"{name}_{suffix}" in taken:
+            while f"{column}_{suffix}" in taken:
                 suffix += 1
-            name = f"{name}_{suffix}"
-            taken.add(name)
-        plain = _plain_type(field.type)
-        columns.append(column if plain == field.type else column.cast(plain))
-        fields.append(pa.field(name, plain))
-    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+            column = f"{column}_{suffix}"
+            taken.add(column)
+        sources[column] = source
+    return FrameColumns(frame, sources)
+
+
+def columns_to_arrow(frame: FrameColumns, name: str, only: Collection[str] | None = None) -> pa.Table:
+    """The columns of :func:`frame_columns` (those in ``only``, if given) as a normalised Arrow table:
+    NaN and None are null, strings plain ``string``, dictionaries decoded; StorageError naming the file for
+    a column Arrow cannot type."""
+    import pandas
+
+    arrays = []
+    fields = []
+    for column in frame.sources:
+        if only is not None and column not in only:
+            continue
+        values = frame.values(column)
+        if isinstance(values.dtype, pandas.PeriodDtype):  # as the period's start, not its ordinal
+            values = values.to_timestamp() if isinstance(values, pandas.Index) else values.dt.to_timestamp()
+        try:
+            array = pa.array(values, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError, TypeError) as error:
+            raise StorageError(f"{name}: cannot convert column {column!r} to Arrow: {error}") from error
+        plain = _plain_type(array.type)
+        arrays.append(array if plain == array.type else array.cast(plain))
+        fields.append(pa.field(column, plain))
+    if not arrays:  # no column wanted: keep the row count (count(*) needs it)
+        return pa.table({"": pa.nulls(frame.rows)}).select([])
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def frame_to_arrow(obj: Any, name: str) -> pa.Table:
+    """A loaded DataFrame or Series as an Arrow table (see the module docstring)."""
+    return columns_to_arrow(frame_columns(obj, name), name)
 
 
 def with_naming(table: pa.Table, naming: Mapping[str, Any], columns: Iterable[str] = NAMING_COLUMNS) -> pa.Table:
@@ -148,13 +188,9 @@ def union_schema(schemas: Iterable[tuple[str, pa.Schema]]) -> pa.Schema:
 
 
 def conform(table: pa.Table, schema: pa.Schema, name: str) -> pa.Table:
-    """``table`` with exactly the columns of ``schema``, in order: cast where types differ, null where absent.
-
-    StorageError naming the file for a column outside ``schema`` or a value the cast cannot keep.
-    """
-    extra = [column for column in table.column_names if schema.get_field_index(column) < 0]
-    if extra:
-        raise StorageError(f"{name}: columns {extra} are not in the dataset's declared schema")
+    """``table`` with exactly the columns of ``schema``, in order: cast where types differ, null where absent
+    (columns of ``table`` outside ``schema`` are left out). StorageError naming the file for a value the
+    cast cannot keep."""
     columns = []
     for field in schema:
         index = table.schema.get_field_index(field.name)
@@ -169,4 +205,6 @@ def conform(table: pa.Table, schema: pa.Schema, name: str) -> pa.Table:
                 raise StorageError(f"{name}: column {field.name!r} ({column.type}) does not fit "
                                    f"{field.type}: {error}") from error
         columns.append(column)
+    if not columns:
+        return table.select([])
     return pa.Table.from_arrays(columns, schema=schema)

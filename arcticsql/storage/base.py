@@ -8,6 +8,7 @@ unpickle through the same restricted unpickler and fail with the same :class:`St
 from __future__ import annotations
 
 import re
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
@@ -54,8 +55,19 @@ class BaseStorage(ABC):
     need (see :mod:`arcticsql.storage.safe_pickle`); True unpickles anything, for files you trust.
     """
 
+    #: Threads a multi-file load uses when the caller does not say: a backend whose loads wait on the
+    #: network gains from several; unpickling holds the GIL, so for local files more threads only contend.
+    default_workers = 1
+
     def __init__(self, *, allow_unsafe: bool = False) -> None:
         self.allow_unsafe = allow_unsafe
+        self._loads = 0
+        self._stats_lock = threading.Lock()
+
+    @property
+    def loads(self) -> int:
+        """How many files this store has loaded (attempts included), for tests and diagnostics."""
+        return self._loads
 
     # -- what a backend provides -------------------------------------------------------------------------
 
@@ -98,21 +110,29 @@ class BaseStorage(ABC):
         from arcticsql.storage.safe_pickle import load_pickle
 
         unsafe = self.allow_unsafe if allow_unsafe is None else allow_unsafe
+        with self._stats_lock:
+            self._loads += 1
         name = self.location(target_path(filepath))
         with self._open(filepath) as stream:
             return load_pickle(stream, name, allow_unsafe=unsafe)
 
-    def load_many(self, paths: Iterable[Target], max_workers: int = 4, *,
+    def workers(self, max_workers: int | None) -> int:
+        """``max_workers``, or this backend's :attr:`default_workers` when None."""
+        return self.default_workers if max_workers is None else max(1, int(max_workers))
+
+    def load_many(self, paths: Iterable[Target], max_workers: int | None = None, *,
                   allow_unsafe: bool | None = None) -> list[Any]:
-        """Load several files with at most ``max_workers`` threads; results are in the order of ``paths``."""
+        """Load several files with at most ``max_workers`` threads (None: the backend's default); results
+        are in the order of ``paths``."""
         return list(self.iter_load(paths, max_workers, allow_unsafe=allow_unsafe))
 
-    def iter_load(self, paths: Iterable[Target], max_workers: int = 4, *,
+    def iter_load(self, paths: Iterable[Target], max_workers: int | None = None, *,
                   allow_unsafe: bool | None = None) -> Iterator[Any]:
         """Like :meth:`load_many`, yielding each object in order as soon as it and those before it are loaded."""
         from arcticsql.storage.parallel import ordered_map
 
-        return ordered_map(lambda target: self.load(target, allow_unsafe=allow_unsafe), paths, max_workers)
+        return ordered_map(lambda target: self.load(target, allow_unsafe=allow_unsafe), paths,
+                           self.workers(max_workers))
 
     def list_files(self, directory: str = "", pattern: str | None = None) -> list[str]:
         """Names of the files directly inside ``directory``, sorted; with ``pattern``, only the names the

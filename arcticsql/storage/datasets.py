@@ -62,15 +62,17 @@ def union_tables(named_tables: Sequence[tuple[str, pa.Table]]) -> pa.Table:
     return pa.concat_tables([conform(table, schema, name) for name, table in named_tables])
 
 
-def read_pickle_table(storage: BaseStorage, glob: str, *, max_workers: int = 4, allow_unsafe: bool | None = None,
-                      file_filter: FileFilter | None = None, progress: Progress | None = None) -> pa.Table:
+def read_pickle_table(storage: BaseStorage, glob: str, *, max_workers: int | None = None,
+                      allow_unsafe: bool | None = None, file_filter: FileFilter | None = None,
+                      progress: Progress | None = None) -> pa.Table:
     """Every DataFrame/Series file ``glob`` matches, as one Arrow table.
 
     ``file_filter`` prunes files by their naming row before anything is loaded; ``progress(done, total)``
-    is called after each file; ``allow_unsafe`` None means the store's setting.
+    is called after each file; ``max_workers`` and ``allow_unsafe`` None mean the store's defaults.
     """
     entries = list_dataset(storage, glob, file_filter)
-    loaded = ordered_map(lambda entry: load_arrow(storage, entry, allow_unsafe), entries, max_workers)
+    loaded = ordered_map(lambda entry: load_arrow(storage, entry, allow_unsafe), entries,
+                         storage.workers(max_workers))
     named: list[tuple[str, pa.Table]] = []
     for done, (entry, table) in enumerate(zip(entries, loaded, strict=True), start=1):
         named.append((storage.location(entry.path), table))
@@ -90,7 +92,7 @@ CATALOG_SCHEMA = pa.schema([
 ])
 
 
-def pickle_catalog(storage: BaseStorage, glob: str, *, max_workers: int = 4,
+def pickle_catalog(storage: BaseStorage, glob: str, *, max_workers: int | None = None,
                    allow_unsafe: bool | None = None) -> pa.Table:
     """One row per file ``glob`` matches: file, size, updated, generation, the naming fields, the attrs
     (version, created_at, model_params; null when absent) and rows (null for a non-frame object).
@@ -107,7 +109,7 @@ def pickle_catalog(storage: BaseStorage, glob: str, *, max_workers: int = 4,
         return {**read_attrs(obj), "rows": rows}
 
     records = []
-    for entry, described in zip(entries, ordered_map(describe, entries, max_workers), strict=True):
+    for entry, described in zip(entries, ordered_map(describe, entries, storage.workers(max_workers)), strict=True):
         records.append({
             **naming_row(entry.path),
             "size": entry.size,

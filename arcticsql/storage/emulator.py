@@ -9,7 +9,10 @@ also talks to the emulator, anonymously.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 class GCSEmulator:
@@ -21,7 +24,7 @@ class GCSEmulator:
         self._server = FakeGCSServer()
         self.url = self._server.url
 
-    def start(self) -> GCSEmulator:
+    def start(self) -> Self:
         self._server.start()
         stream = self._server._process.stderr  # the wrapper's pipe; see the module docstring
         if stream is not None:
@@ -31,7 +34,7 @@ class GCSEmulator:
     def stop(self) -> None:
         self._server.stop()
 
-    def __enter__(self) -> GCSEmulator:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -39,11 +42,16 @@ class GCSEmulator:
 
     def client(self, project: str = "test") -> Any:
         """A ``google.cloud.storage.Client`` for the emulator (anonymous credentials)."""
+        return self.client_for(self.url, project)
+
+    @staticmethod
+    def client_for(endpoint: str, project: str = "test") -> Any:
+        """An anonymous client for an emulator reached at ``endpoint`` (e.g. through a proxy)."""
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import storage
 
         return storage.Client(project=project, credentials=AnonymousCredentials(),
-                              client_options={"api_endpoint": self.url})
+                              client_options={"api_endpoint": endpoint})
 
 
 def _drain(stream: Any) -> None:

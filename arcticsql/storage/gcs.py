@@ -11,7 +11,6 @@ import io
 import os
 import pickle
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import IO, Any
@@ -50,6 +49,8 @@ class GoogleCloudStorage(BaseStorage):
     ``downloads`` counts the object downloads this instance made.
     """
 
+    default_workers = 8  # loads wait on the network
+
     def __init__(self, bucket_name: str | None = None, *, client: Any = None,
                  cache_dir: str | os.PathLike | None = None, allow_unsafe: bool = False) -> None:
         super().__init__(allow_unsafe=allow_unsafe)
@@ -65,7 +66,6 @@ class GoogleCloudStorage(BaseStorage):
         self.bucket = client.bucket(self.bucket_name)
         self.cache = DownloadCache(cache_dir) if cache_dir else None
         self._downloads = 0
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"GoogleCloudStorage({self.bucket_name!r}, cache={self.cache!r})"
@@ -81,29 +81,28 @@ class GoogleCloudStorage(BaseStorage):
     # -- writing -----------------------------------------------------------------------------------------
 
     def save(self, data: Any, filepath: str) -> str:
-        """Pickle completely first (in memory, or a temp file when large), then upload conditioned on the
-        generation seen (0: the object must still be new).
+        """Read the object's generation (0 when new), pickle completely (in memory, or a temp file when
+        large), then upload on condition that the generation is still the one read.
 
-        A pickling failure uploads nothing; a concurrent writer makes the upload fail with StorageError
-        instead of interleaving.
+        A pickling failure uploads nothing; a write by anyone else since the save began makes it fail with
+        StorageError instead of being overwritten or interleaved.
         """
         where = self.location(filepath)
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as payload:
-            with _translated("save", where):
-                pickle.dump(data, payload, protocol=pickle.HIGHEST_PROTOCOL)
-                size = payload.tell()
-                payload.seek(0)
-                current = self.bucket.get_blob(filepath)
-                generation = current.generation if current is not None else 0
-                try:
-                    self.bucket.blob(filepath).upload_from_file(
-                        payload, size=size, content_type="application/octet-stream",
-                        if_generation_match=generation)
-                except Exception as error:
-                    if getattr(error, "code", None) == 412:
-                        raise StorageError(f"cannot save {where}: it was modified concurrently "
-                                           f"(expected generation {generation})") from error
-                    raise
+        with _translated("save", where):
+            current = self.bucket.get_blob(filepath)
+        generation = current.generation if current is not None else 0
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as payload, _translated("save", where):
+            pickle.dump(data, payload, protocol=pickle.HIGHEST_PROTOCOL)
+            size = payload.tell()
+            payload.seek(0)
+            try:
+                self.bucket.blob(filepath).upload_from_file(
+                    payload, size=size, content_type="application/octet-stream", if_generation_match=generation)
+            except Exception as error:
+                if getattr(error, "code", None) == 412:
+                    raise StorageError(f"cannot save {where}: it was modified concurrently "
+                                       f"(expected generation {generation})") from error
+                raise
         return where
 
     # -- reading -----------------------------------------------------------------------------------------
@@ -121,40 +120,44 @@ class GoogleCloudStorage(BaseStorage):
         return _entry(blob)
 
     def _open(self, target: Target) -> AbstractContextManager[IO[bytes]]:
+        """The object's bytes: from the cache when this generation is there, else downloaded (pinned to the
+        generation, and then cached) and read from memory."""
         name = target_path(target)
         if self.cache is None:
-            buffer = io.BytesIO()
             try:
-                self._download(name, None, buffer)
+                return self._download(name, None)
             except _Changed:
                 raise StorageError(f"no such object: {self.location(name)}") from None
-            buffer.seek(0)
-            return buffer
         entry = target if isinstance(target, FileEntry) else self.stat(name)
         for _attempt in range(_CHANGED_RETRIES):
             cached = self.cache.open(self.bucket_name, name, entry.generation)
             if cached is not None:
                 return cached
-            generation = entry.generation
             try:
-                path = self.cache.store(self.bucket_name, name, generation,
-                                        lambda stream: self._download(name, generation, stream))
-                return open(path, "rb")
-            except (_Changed, FileNotFoundError):
-                entry = self.stat(name)  # StorageError if it was deleted
+                buffer = self._download(name, entry.generation)
+            except _Changed:
+                entry = self.stat(name)  # rewritten since listed: take the new generation (StorageError if gone)
+                continue
+            with _translated("cache", self.location(name)):
+                self.cache.store(self.bucket_name, name, entry.generation, buffer.getbuffer())
+            return buffer
         raise StorageError(f"{self.location(name)} kept changing while being read")
 
-    def _download(self, name: str, generation: int | None, stream: IO[bytes]) -> None:
-        """Download one object (the given generation, or the current one) into ``stream``."""
+    def _download(self, name: str, generation: int | None) -> io.BytesIO:
+        """One object (the given generation, or the current one) in memory, positioned at its start."""
         from google.api_core.exceptions import NotFound
 
-        with self._lock:
+        with self._stats_lock:
             self._downloads += 1
+        buffer = io.BytesIO()
         with _translated("download", self.location(name)):
             try:
-                self.bucket.blob(name, generation=generation).download_to_file(stream)
+                self.bucket.blob(name, generation=generation).download_to_file(buffer)
+                buffer.seek(0)
+                return buffer
             except NotFound:
-                raise _Changed(name) from None
+                pass
+        raise _Changed(name)
 
     # -- listing -----------------------------------------------------------------------------------------
 

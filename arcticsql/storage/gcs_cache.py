@@ -1,22 +1,27 @@
 """A local folder of downloaded GCS objects, keyed by (bucket, object name, generation).
 
-An object's generation changes whenever it is rewritten, so a cached copy under its generation is valid
-for as long as that generation is the current one; storing a new generation deletes the older copies of
-the same object. Files are written to a temp name and renamed, so a reader never sees a partial copy.
+An object's generation changes whenever it is rewritten, so a cached copy of a generation is valid for as
+long as that generation is the current one. Each object has one file, ``root/<bucket>/<2 hex>/<sha256 of
+name>.pkl``, that starts with a 16-byte header (magic and generation) before the object's bytes: a lookup
+for another generation misses, and storing a new generation replaces the file atomically (temp file,
+then rename), so a reader never sees a partial copy and stale copies do not pile up.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+_MAGIC = b"asqlgcs1"
+_HEADER = struct.Struct(">8sQ")  # magic, generation
+
 
 class DownloadCache:
-    """``root/<bucket>/<sha256 of name>/<generation>.pkl``."""
+    """Cached object bytes by (bucket, name, generation); 256 shard folders per bucket."""
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root).absolute()
@@ -24,33 +29,33 @@ class DownloadCache:
     def __repr__(self) -> str:
         return f"DownloadCache({str(self.root)!r})"
 
-    def _folder(self, bucket: str, name: str) -> Path:
-        return self.root / bucket / hashlib.sha256(name.encode()).hexdigest()
-
-    def path(self, bucket: str, name: str, generation: int) -> Path:
-        """Where the copy of this generation lives (whether or not it exists)."""
-        return self._folder(bucket, name) / f"{int(generation)}.pkl"
+    def path(self, bucket: str, name: str) -> Path:
+        """The file that holds the cached copy of the object (of whatever generation)."""
+        digest = hashlib.sha256(name.encode()).hexdigest()
+        return self.root / bucket / digest[:2] / f"{digest}.pkl"
 
     def open(self, bucket: str, name: str, generation: int) -> IO[bytes] | None:
-        """The cached copy opened for reading, or None if this generation is not cached."""
+        """The cached copy positioned at the object's first byte, or None unless this generation is cached."""
         try:
-            return open(self.path(bucket, name, generation), "rb")
+            stream = open(self.path(bucket, name), "rb")  # noqa: SIM115 - returned to the caller
         except FileNotFoundError:
             return None
+        if stream.read(_HEADER.size) != _HEADER.pack(_MAGIC, int(generation)):
+            stream.close()
+            return None
+        return stream
 
-    def store(self, bucket: str, name: str, generation: int, fill: Callable[[IO[bytes]], None]) -> Path:
-        """Write a copy with ``fill(stream)`` and publish it atomically; drop older generations of the object."""
-        target = self.path(bucket, name, generation)
+    def store(self, bucket: str, name: str, generation: int, data: bytes | memoryview) -> Path:
+        """Publish a copy of this generation atomically, replacing any other generation's."""
+        target = self.path(bucket, name)
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = target.parent / f".{uuid.uuid4().hex}.tmp"
         try:
             with open(temp, "xb") as stream:
-                fill(stream)
+                stream.write(_HEADER.pack(_MAGIC, int(generation)))
+                stream.write(data)
             os.replace(temp, target)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
-        for other in target.parent.glob("*.pkl"):
-            if other.name != target.name:
-                other.unlink(missing_ok=True)  # an open reader keeps its copy (POSIX)
         return target

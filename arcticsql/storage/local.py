@@ -34,7 +34,7 @@ class LocalStorage(BaseStorage):
     def _full(self, filepath: str) -> str:
         """The absolute path of a relative one; StorageError if it would leave the base folder."""
         relative = posixpath.normpath(str(filepath).replace(os.sep, "/")) if filepath else "."
-        if relative.startswith("/") or relative == ".." or relative.startswith("../"):
+        if relative.startswith(("/", "../")) or relative == "..":
             raise StorageError(f"{filepath!r} is outside the storage folder {self.base_path}")
         return os.path.join(self.base_path, relative) if relative != "." else self.base_path
 

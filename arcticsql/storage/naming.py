@@ -60,7 +60,7 @@ def parse_path(path: str) -> dict[str, object]:
     if not segments:
         return fields
     name = segments[-1]
-    stem = name[: -len(EXTENSION)] if name.endswith(EXTENSION) else name
+    stem = name.removesuffix(EXTENSION)
     match = _STEM.fullmatch(stem)
     if match is None:
         return fields

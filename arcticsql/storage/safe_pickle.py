@@ -66,6 +66,11 @@ _PANDAS_HELPER = re.compile(r"_+(?:new_|unpickle|pyx_unpickle|nat_unpickle)\w*|\
 _NUMPY_DTYPES = "numpy.dtypes"  # numpy 2 pickles some dtypes as numpy.dtypes.Float64DType etc.
 
 
+#: find_class answers by (module, name), None for refused: resolving is pure, and a file names the same
+#: dozen globals again and again.
+_RESOLVED: dict[tuple[str, str], Any] = {}
+
+
 def _in_pandas(module: str) -> bool:
     return module.startswith(_PANDAS_PREFIXES) and not module.startswith(_PANDAS_DENIED)
 
@@ -97,31 +102,34 @@ class SafeUnpickler(pickle.Unpickler):
         # protocol 0-2 pickles use Python 2 names (__builtin__, copy_reg)
         module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
         module = _compat_pickle.IMPORT_MAPPING.get(module, module)
-        resolved = self._resolve(module, name)
+        key = (module, name)
+        if key in _RESOLVED:
+            resolved = _RESOLVED[key]
+        else:
+            resolved = _RESOLVED[key] = self._resolve(module, name)
         if resolved is None:
             raise UnsafePickleError(f"{self.name}: refused to unpickle global {module}.{name} "
                                     "(not a pandas/numpy/datetime type; allow_unsafe_pickle admits it)")
         return resolved
 
-    def _resolve(self, module: str, name: str) -> Any | None:
+    @classmethod
+    def _resolve(cls, module: str, name: str) -> Any | None:
         if "." in name:
             return None
         if module == "builtins" and name == "getattr":
             return _safe_getattr
         if module == "copyreg" and name == "_reconstructor":
             return _safe_reconstructor
-        if name in _EXACT.get(module, ()):
-            return super().find_class(module, name)
-        if module == _NUMPY_DTYPES and name.endswith("DType"):
-            obj = super().find_class(module, name)
-            return obj if isinstance(obj, type) else None
-        if _in_pandas(module):
-            try:
-                obj = getattr(importlib.import_module(module), name)
-            except (ImportError, AttributeError):
-                return None
-            return obj if self._pandas_object_allowed(obj, name) else None
-        return None
+        allowed = name in _EXACT.get(module, ()) or (module == _NUMPY_DTYPES and name.endswith("DType"))
+        if not allowed and not _in_pandas(module):
+            return None
+        try:
+            obj = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            return None
+        if allowed:
+            return obj if module != _NUMPY_DTYPES or isinstance(obj, type) else None
+        return obj if cls._pandas_object_allowed(obj, name) else None
 
     @staticmethod
     def _pandas_object_allowed(obj: Any, name: str) -> bool:

@@ -1,0 +1,140 @@
+"""A lazy SQL table over the pickle files a glob matches, speaking DuckDB's scan protocol.
+
+The files are listed when the source is made, and the data schema is declared from one sample file per
+folder (files of one ``data_type/market_type/model_type`` folder share a layout by convention), unless a
+``schema`` is given. Every row also carries the naming columns (``file``, ``data_type``, ``market_type``,
+``model_type``, ``timestamp``, ``params``; see :mod:`arcticsql.storage.arrow`).
+
+Pushdown: ``accepts`` takes exactly the predicates that read only naming columns and that duckdb's
+``to_arrow`` translates. ``stream`` evaluates them on the per-file naming table first, so a pruned file is
+never loaded, then applies them to the loaded rows as well, and narrows to the requested columns. Files are
+loaded by a bounded pool of threads, in order, a few ahead of the consumer.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from arcticsql.scan.plan import arrow_filter, columns_of, translatable
+from arcticsql.scan.protocol import Node, ScanSource
+from arcticsql.storage.arrow import (
+    NAMING_COLUMNS,
+    NAMING_SCHEMA,
+    columns_to_arrow,
+    conform,
+    frame_columns,
+    naming_row,
+    naming_table,
+    union_schema,
+    with_naming,
+)
+from arcticsql.storage.base import BaseStorage, FileEntry, StorageError
+from arcticsql.storage.datasets import FileFilter, list_dataset
+from arcticsql.storage.parallel import ordered_map
+
+
+class PickleDatasetSource(ScanSource):
+    """The DataFrame/Series pickles ``glob`` matches in ``storage``, as one table.
+
+    ``schema``: the data columns' Arrow schema, to skip sampling; ``file_filter``: prunes files by their
+    naming row when listing; ``max_workers`` (threads loading files) and ``allow_unsafe`` None mean the
+    store's defaults. The object holds no per-query state, so two streams may run at once.
+    """
+
+    schema_is_stable = True
+
+    def __init__(self, storage: BaseStorage, glob: str, *, max_workers: int | None = None,
+                 allow_unsafe: bool | None = None, schema: pa.Schema | None = None,
+                 file_filter: FileFilter | None = None) -> None:
+        super().__init__()
+        self.storage = storage
+        self.glob = glob
+        self.max_workers = storage.workers(max_workers)
+        self.allow_unsafe = allow_unsafe
+        self.entries: tuple[FileEntry, ...] = tuple(list_dataset(storage, glob, file_filter))
+        self.naming = naming_table([entry.path for entry in self.entries]).append_column(
+            "__entry", pa.array(range(len(self.entries)), pa.int64()))
+        data_schema = schema if schema is not None else self._sample_schema()
+        self.data_schema = pa.schema([field for field in data_schema if field.name not in NAMING_COLUMNS])
+        self.schema = pa.schema([*self.data_schema, *NAMING_SCHEMA])
+
+    def __repr__(self) -> str:
+        return f"PickleDatasetSource({self.storage!r}, {self.glob!r}, files={len(self.entries)})"
+
+    @property
+    def key(self) -> tuple:
+        """The files listed and their versions (generation or mtime): a rewritten file changes the key."""
+        return ("pickle", self.storage.location(self.glob),
+                tuple((entry.path, entry.generation) for entry in self.entries))
+
+    def _sample_schema(self) -> pa.Schema:
+        """The union of the schemas of the first file in each folder."""
+        samples: dict[str, FileEntry] = {}
+        for entry in self.entries:
+            samples.setdefault(posixpath.dirname(entry.path), entry)
+        tables = ordered_map(self._load_table, samples.values(), self.max_workers)
+        return union_schema((self.storage.location(entry.path), table.schema)
+                            for entry, table in zip(samples.values(), tables, strict=True))
+
+    def _load_table(self, entry: FileEntry, data_columns: Sequence[str] | None = None) -> pa.Table:
+        """One file's data columns as Arrow: all of them, or only ``data_columns`` conformed to the declared
+        schema (a column the declared schema lacks is an error: it would silently vanish)."""
+        location = self.storage.location(entry.path)
+        frame = frame_columns(self.storage.load(entry, allow_unsafe=self.allow_unsafe), location)
+        if data_columns is None:
+            return columns_to_arrow(frame, location)
+        undeclared = [name for name in frame.names if self.data_schema.get_field_index(name) < 0]
+        if undeclared:
+            raise StorageError(f"{location}: columns {undeclared} are not in the dataset's declared schema "
+                               "(declared from one file per folder, or given)")
+        table = columns_to_arrow(frame, location, only=set(data_columns))
+        return conform(table, pa.schema([self.data_schema.field(name) for name in data_columns]), location)
+
+    # -- protocol -------------------------------------------------------------------------------------
+
+    def __arrow_c_schema__(self) -> object:
+        return self.schema.__arrow_c_schema__()
+
+    def accepts(self, predicate: Node) -> bool:
+        """Predicates on the naming columns alone, which prune whole files."""
+        return columns_of(predicate) <= set(NAMING_COLUMNS) and translatable(predicate, NAMING_SCHEMA)
+
+    def stream(self, columns: Sequence[int] | None, filters: Sequence[Node]) -> tuple[object, bool]:
+        names = self.schema.names
+        wanted = list(names) if columns is None else [names[i] for i in columns]
+        filters = tuple(filters)
+        expression = arrow_filter(filters, NAMING_SCHEMA) if filters else None
+        kept = self._kept_entries(expression)
+        referenced = set(wanted).union(*(columns_of(predicate) for predicate in filters))
+        naming_columns = [name for name in NAMING_COLUMNS if name in referenced]
+        out_schema = pa.schema([self.schema.field(name) for name in wanted])
+        batches = self._batches(kept, wanted, naming_columns, expression)
+        return pa.RecordBatchReader.from_batches(out_schema, batches).__arrow_c_stream__(), True
+
+    # -- reading --------------------------------------------------------------------------------------
+
+    def _kept_entries(self, expression: pc.Expression | None) -> list[FileEntry]:
+        """The files whose naming row satisfies the filters (all of them without filters)."""
+        if expression is None:
+            return list(self.entries)
+        kept = self.naming.filter(expression).column("__entry").to_pylist()
+        return [self.entries[position] for position in kept]
+
+    def _batches(self, entries: list[FileEntry], wanted: list[str], naming_columns: list[str],
+                 expression: pc.Expression | None) -> Iterator[pa.RecordBatch]:
+        data_columns = [name for name in wanted if name not in NAMING_COLUMNS]
+
+        def load(entry: FileEntry) -> pa.Table:
+            table = with_naming(self._load_table(entry, data_columns), naming_row(entry.path), naming_columns)
+            if expression is not None:
+                # constant per file, so this keeps every row of a file the pruning kept; applied anyway so
+                # that exactness never rests on that reasoning alone
+                table = table.filter(expression)
+            return table.select(wanted)
+
+        for table in ordered_map(load, entries, self.max_workers):
+            yield from table.to_batches()
