@@ -28,7 +28,7 @@ from arcticsql.catalog import Catalog, open_arctic
 from arcticsql.catalog_tables import CATALOG_LIBRARY, CatalogSource
 from arcticsql.config import Settings
 from arcticsql.errors import InterfaceError, ProgrammingError, translate
-from arcticsql.sql.references import ParsedStatement, Reference, parse_statement, rewrite
+from arcticsql.sql.references import FunctionReference, ParsedStatement, Reference, parse_statement, rewrite
 from arcticsql.scan.union_source import union_source
 from arcticsql.sql.tokens import Statement, split_statements
 
@@ -100,7 +100,8 @@ class Session:
             handled = maybe_store_command(self, duck, parsed, references, statement, params)
             if handled is not None:
                 return handled
-            text = self.register(duck, parsed, references) if references else statement.text
+            registered = references or parsed.functions
+            text = self.register(duck, parsed, references) if registered else statement.text
             duck.execute(text, params) if params is not None else duck.execute(text)
             if isinstance(parsed.tree, (exp.Insert, exp.Update, exp.Delete)):
                 row = duck.fetchone()  # DuckDB answers DML with one row: the count
@@ -122,7 +123,8 @@ class Session:
         if not isinstance(parsed.tree, (exp.Query, exp.Table, exp.Values)) and parsed.tree is not None:
             raise ProgrammingError("a store command's source must be a query (SELECT, FROM, VALUES, WITH ...)")
         references = self.arctic_references(duck, parsed)
-        text = self.register(duck, parsed, references) if references else statements[0].text
+        registered = references or parsed.functions
+        text = self.register(duck, parsed, references) if registered else statements[0].text
         _abort_pending(duck)
         relation = duck.sql(text, params=params) if params is not None else duck.sql(text)
         return relation.to_arrow_table()
@@ -150,7 +152,18 @@ class Session:
         for reference in references:
             source = self.source_for(reference)
             pairs.append((reference, registry.name_for(source, pin=creates_view)))
+        for call in parsed.functions:
+            source = self.function_source(call)
+            pairs.append((call, registry.name_for(source, pin=creates_view)))
         return rewrite(parsed, pairs)
+
+    def function_source(self, call: FunctionReference):
+        """``read_pickle(glob)``: the pickle files as a lazy table; ``pickle_files(glob)``: their listing."""
+        from arcticsql.pickle_sql import pickle_files_table, read_pickle_source
+
+        if call.function == "read_pickle":
+            return read_pickle_source(self.settings, call.argument)
+        return pickle_files_table(self.settings, call.argument)
     def source_for(self, reference: Reference):
         """The scan source for one reference: one symbol version, or the union a pattern matches."""
         name = reference.name
@@ -203,7 +216,7 @@ class _Registry:
         self.pinned: set[str] = set()
 
     def name_for(self, source, pin: bool = False) -> str:
-        key = source.key
+        key = getattr(source, "key", None) or ("once", next(Session._ids))
         name = self.names.get(key)
         if name is None:
             name = f"__arcticsql_{next(Session._ids)}"

@@ -79,3 +79,14 @@ def test_parameterised_bars(demo):
     connection, _ = demo
     (_, rows), = run_file(connection, QUERIES / "06_bars_for_ticker.sql")
     assert len(rows) == 13  # 09:30-16:00 New York in 30-minute bars
+
+
+def test_option_smile_from_pickles(demo):
+    connection, _ = demo
+    (description, rows), = run_file(connection, QUERIES / "04_option_smile.sql")
+    assert [d[0] for d in description] == ["market", "expiry_kind", "expiry", "moneyness", "call_iv", "put_iv"]
+    for market in {r[0] for r in rows}:
+        chain = [r for r in rows if r[0] == market and r[1] == rows[0][1]]
+        at_money = min(chain, key=lambda r: abs(r[3] - 1.0))[4]
+        wings = max(chain[0][4], chain[-1][4])
+        assert wings > at_money  # a smile: the wings are richer than the money

@@ -38,10 +38,27 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class FunctionReference:
+    """A table function arcticsql provides, such as ``read_pickle('index/nifty/gbm/*.pkl')``."""
+
+    function: str            # lower-case name
+    argument: str            # its one string argument
+    start: int               # span of the call in the statement text (inclusive)
+    end: int
+    alias: str | None
+    in_from: bool
+
+
+#: Table functions that arcticsql answers itself (see session.Session.function_source).
+TABLE_FUNCTIONS = ("read_pickle", "pickle_files")
+
+
+@dataclass(frozen=True)
 class ParsedStatement:
     text: str                    # the statement with AT clauses blanked
     tree: exp.Expression | None  # None when sqlglot cannot parse it (it then goes to DuckDB as is)
     references: tuple[Reference, ...]
+    functions: tuple[FunctionReference, ...] = ()
 
 
 @functools.lru_cache(maxsize=512)
@@ -65,9 +82,13 @@ def parse_statement(text: str) -> ParsedStatement:
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     target = _write_target(tree)
     references = []
+    calls = []
     for table in tree.find_all(exp.Table):
+        if isinstance(table.this, exp.Anonymous) and table.this.name.lower() in TABLE_FUNCTIONS:
+            calls.append(table)
+            continue
         if not isinstance(table.this, exp.Identifier):
-            continue  # a table function such as read_parquet(...)
+            continue  # a table function DuckDB answers, such as read_parquet(...)
         parts = [p for p in table.parts if isinstance(p, exp.Identifier)]
         names = [p.name for p in parts]
         if len(names) == 1 and names[0] in ctes:
@@ -89,7 +110,39 @@ def parse_statement(text: str) -> ParsedStatement:
             qualified=len(names) == 2,
         ))
     references.sort(key=lambda r: r.start)
-    return ParsedStatement(blanked, tree, tuple(references))
+    return ParsedStatement(blanked, tree, tuple(references), _function_references(blanked, calls))
+
+
+def _function_references(text: str, calls: list[exp.Table]) -> tuple[FunctionReference, ...]:
+    """Spans of arcticsql's table-function calls, found by token (sqlglot keeps no positions for them)."""
+    if not calls:
+        return ()
+    from sqlglot.tokens import TokenType
+
+    from arcticsql.errors import ProgrammingError
+    from arcticsql.sql.tokens import tokenize
+
+    tokens = tokenize(text)
+    spans = []
+    for i, token in enumerate(tokens[:-1]):
+        if token.text.lower() in TABLE_FUNCTIONS and tokens[i + 1].token_type == TokenType.L_PAREN:
+            depth, j = 0, i + 1
+            while j < len(tokens):
+                depth += {TokenType.L_PAREN: 1, TokenType.R_PAREN: -1}.get(tokens[j].token_type, 0)
+                if depth == 0:
+                    break
+                j += 1
+            spans.append((token.start, tokens[min(j, len(tokens) - 1)].end))
+    found = []
+    for table, (start, end) in zip(calls, spans):
+        call = table.this
+        arguments = call.expressions
+        if len(arguments) != 1 or not (isinstance(arguments[0], exp.Literal) and arguments[0].is_string):
+            raise ProgrammingError(f"{call.name}() takes one quoted glob, such as "
+                                   f"{call.name}('index/nifty/gbm/*.pkl')")
+        found.append(FunctionReference(call.name.lower(), arguments[0].this, start, end, table.alias or None,
+                                       isinstance(table.parent, (exp.From, exp.Join))))
+    return tuple(found)
 
 
 def _write_target(tree: exp.Expression) -> exp.Table | None:
@@ -102,7 +155,7 @@ def _write_target(tree: exp.Expression) -> exp.Table | None:
     return None
 
 
-def rewrite(parsed: ParsedStatement, replacements: list[tuple[Reference, str]]) -> str:
+def rewrite(parsed: ParsedStatement, replacements: list[tuple[Reference | FunctionReference, str]]) -> str:
     """The statement text with each given reference replaced by its registered name.
 
     A reference in FROM/JOIN without an alias gets its symbol name as alias when that is unambiguous, so
@@ -113,7 +166,8 @@ def rewrite(parsed: ParsedStatement, replacements: list[tuple[Reference, str]]) 
     pieces, cursor = [], 0
     for reference, name in sorted(replacements, key=lambda pair: pair[0].start):
         replacement = _quote(name)
-        if reference.in_from and reference.alias is None and not reference.name.is_pattern:
+        if (isinstance(reference, Reference) and reference.in_from and reference.alias is None
+                and not reference.name.is_pattern):
             if symbols.count(reference.name.symbol) == 1:
                 replacement += f" AS {_quote(reference.name.symbol)}"
         pieces.append(text[cursor:reference.start])

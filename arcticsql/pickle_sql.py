@@ -1,0 +1,48 @@
+"""Pickle datasets in SQL: ``read_pickle('<glob>')``, ``pickle_files('<glob>')`` and
+``COPY (<query>) TO 'pkl://<path>.pkl'``.
+
+A glob is resolved by :func:`~arcticsql.storage.factory.storage_for_location`: ``gs://bucket/...``, a local
+path (absolute or starting with ./ or ../), or else relative to the configured store (config ``storage``).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from arcticsql.errors import ProgrammingError
+from arcticsql.scan.pickle_source import PickleDatasetSource
+from arcticsql.storage.datasets import pickle_catalog
+from arcticsql.storage.factory import storage_for_location
+from arcticsql.storage.metadata import stamp_attrs
+
+
+def read_pickle_source(settings, location: str) -> PickleDatasetSource:
+    storage, glob = storage_for_location(location, settings)
+    source = PickleDatasetSource(storage, glob)
+    if not source.entries:
+        raise ProgrammingError(f"no pickle files match {location!r} (looked in {storage.location(glob)})")
+    return source
+
+
+def pickle_files_table(settings, location: str) -> pa.Table:
+    storage, glob = storage_for_location(location, settings)
+    return pickle_catalog(storage, glob)
+
+
+def copy_to_pickle(session, duck, query: str, path: str, options: dict, params):
+    """Save a query result as a DataFrame pickle with seed 003's attrs (METADATA becomes model_params)."""
+    from arcticsql.session import Outcome
+    from arcticsql.store import arrow_to_frame, parse_metadata
+
+    if not path.endswith(".pkl"):
+        raise ProgrammingError(f"a pkl:// target must name a .pkl file, not {path!r}")
+    unknown = set(options) - {"METADATA", "INDEX"}
+    if unknown:
+        raise ProgrammingError(f"option {sorted(unknown)[0]} does not apply to pkl:// (METADATA, INDEX do)")
+    model_params = parse_metadata(options.get("METADATA"))
+    table = session.query_arrow(duck, query, params)
+    frame = arrow_to_frame(table, index=options.get("INDEX"))
+    storage, relative = storage_for_location(path, session.settings)
+    written = storage.save(stamp_attrs(frame, model_params), relative)
+    duck.execute("SELECT ? AS file, ?::BIGINT AS rows", [str(written), len(frame)])
+    return Outcome(rowcount=len(frame), message=f"saved {written} ({len(frame):,} rows)", has_result=True)

@@ -1,0 +1,138 @@
+"""Pickle datasets through SQL: read_pickle(), pickle_files(), COPY TO 'pkl://', and into ArcticDB."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import arcticsql
+from arcticsql.storage.metadata import save_dataset
+
+
+def _index_frame(seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    close = 100 + np.cumsum(rng.normal(0, 1, 50))
+    return pd.DataFrame({"Open": close, "High": close + 1, "Low": close - 1, "Close": close},
+                        index=pd.date_range("2024-01-01", periods=50, freq="D", name="ts"))
+
+
+@pytest.fixture
+def pickle_store(tmp_path):
+    base = tmp_path / "pickles"
+    connection = arcticsql.connect(config={"arctic_storage_path": "mem://",
+                                           "storage": {"type": "local", "local": {"base_path": str(base)}}})
+    from arcticsql.storage.local import LocalStorage
+
+    storage = LocalStorage(str(base))
+    for i, scenario in enumerate(["bullish", "bearish"]):
+        for day in ("20230901_120000", "20230902_120000"):
+            save_dataset(storage, _index_frame(i), "index", "nifty", "gbm", scenario, timestamp=day)
+    chain = pd.DataFrame({"Strike": [90.0, 100.0, 110.0], "ExpiryDate": pd.to_datetime(["2023-09-08"] * 3),
+                          "CallPrice": [11.0, 3.0, 0.5], "PutPrice": [0.4, 2.9, 10.6],
+                          "CallIV": [0.25, 0.2, 0.22], "PutIV": [0.25, 0.2, 0.22]})
+    save_dataset(storage, chain, "option_chain", "nifty", "black_scholes", "weekly", timestamp="20230901_120000")
+    yield connection, storage, base
+    connection.close()
+
+
+def test_read_pickle_unions_files_with_naming_columns(pickle_store):
+    connection, _, _ = pickle_store
+    rows = connection.cursor().execute(
+        "SELECT params, count(*), count(DISTINCT file), min(timestamp) FROM read_pickle('index/nifty/gbm/*.pkl') "
+        "GROUP BY ALL ORDER BY ALL").fetchall()
+    assert rows == [("bearish", 100, 2, pd.Timestamp("2023-09-01 12:00").to_pydatetime()),
+                    ("bullish", 100, 2, pd.Timestamp("2023-09-01 12:00").to_pydatetime())]
+    described = dict((name, kind) for name, kind, *_ in connection.cursor().execute(
+        "DESCRIBE SELECT * FROM read_pickle('option_chain/*/*/*.pkl')").fetchall())
+    assert described["Strike"] == "DOUBLE" and described["ExpiryDate"].startswith("TIMESTAMP")
+    assert described["data_type"] == "VARCHAR"
+
+
+def test_naming_filters_prune_files_before_loading(pickle_store, tmp_path):
+    """A file the filter excludes is never loaded: here it could not be (it is refused), yet the query works."""
+    connection, _, base = pickle_store
+    (base / "index/nifty/gbm/20230903_120000_broken.pkl").write_bytes(pickle.dumps({"not": "a frame"}))
+    cursor = connection.cursor()
+    assert cursor.execute("SELECT count(*) FROM read_pickle('index/nifty/gbm/*.pkl') WHERE params = 'bullish'"
+                          ).fetchone()[0] == 100
+    assert cursor.execute("SELECT count(*) FROM read_pickle('index/nifty/gbm/*.pkl') "
+                          "WHERE timestamp < '2023-09-03'").fetchone()[0] == 200
+    with pytest.raises(arcticsql.Error, match="20230903_120000_broken.pkl"):
+        cursor.execute("SELECT count(*) FROM read_pickle('index/nifty/gbm/*.pkl')").fetchall()
+
+
+def test_latest_file_matching_a_pattern_in_plain_sql(pickle_store):
+    connection, _, _ = pickle_store
+    latest = connection.cursor().execute("""
+        SELECT file FROM pickle_files('index/nifty/gbm/*bullish*.pkl') ORDER BY timestamp DESC LIMIT 1
+    """).fetchone()[0]
+    assert latest == "index/nifty/gbm/20230902_120000_bullish.pkl"
+    files = connection.cursor().execute("""
+        SELECT DISTINCT file FROM read_pickle('index/nifty/gbm/*bullish*.pkl') QUALIFY file = max(file) OVER ()
+    """).fetchall()
+    assert files == [(latest,)]
+
+
+def test_pickle_catalog_lists_attrs(pickle_store):
+    connection, _, _ = pickle_store
+    rows = connection.cursor().execute(
+        "SELECT file, version, rows, data_type FROM pickle_files('**/*.pkl') ORDER BY file").fetchall()
+    assert len(rows) == 5 and all(r[1] == "1.0" for r in rows)
+    assert rows[-1][2] == 3 and rows[-1][3] == "option_chain"
+
+
+def test_copy_to_pickle_and_pickles_into_arcticdb(pickle_store):
+    connection, storage, base = pickle_store
+    cursor = connection.cursor()
+    cursor.execute("COPY (SELECT * FROM read_pickle('index/nifty/gbm/*bullish*.pkl') WHERE timestamp = "
+                   "'2023-09-01 12:00') TO 'arctic://indices/nifty/bullish'")
+    assert cursor.rowcount == 50
+    stored = connection.catalog.library("indices").read("nifty/bullish").data
+    assert stored.index.name == "ts" and list(stored.columns[:4]) == ["Open", "High", "Low", "Close"]
+    cursor.execute("COPY (SELECT ts, Close FROM indices.\"nifty/bullish\") TO "
+                   "'pkl://index/nifty/copy/20240101_000000_close.pkl' (METADATA '{\"source\": \"sql\"}')")
+    frame = storage.load("index/nifty/copy/20240101_000000_close.pkl")
+    assert list(frame.columns) == ["Close"] and frame.index.name == "ts" and len(frame) == 50
+    assert frame.attrs["version"] == "1.0" and '"source": "sql"' in frame.attrs["model_params"]
+
+
+def test_malicious_and_non_tabular_pickles_are_clear_errors(pickle_store, tmp_path):
+    connection, _, base = pickle_store
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (base / "evil").mkdir()
+    (base / "evil" / "x.pkl").write_bytes(pickle.dumps(Evil()))
+    (base / "list").mkdir()
+    (base / "list" / "y.pkl").write_bytes(pickle.dumps([1, 2, 3]))
+    with pytest.raises(arcticsql.Error, match="evil/x.pkl"):
+        connection.cursor().execute("SELECT * FROM read_pickle('evil/*.pkl')").fetchall()
+    assert not marker.exists()
+    with pytest.raises(arcticsql.Error, match="list/y.pkl"):
+        connection.cursor().execute("SELECT * FROM read_pickle('list/*.pkl')").fetchall()
+    with pytest.raises(arcticsql.ProgrammingError, match="no pickle files match"):
+        connection.cursor().execute("SELECT * FROM read_pickle('nothing/*.pkl')")
+
+
+def test_read_pickle_from_gcs(gcs_emulator, gcs_client, bucket_name, tmp_path):
+    from arcticsql.storage.gcs import GoogleCloudStorage
+
+    store = GoogleCloudStorage(bucket_name, client=gcs_client)
+    save_dataset(store, _index_frame(1), "index", "spx", "gbm", "bullish", timestamp="20230901_120000")
+    save_dataset(store, _index_frame(2), "index", "spx", "gbm", "bearish", timestamp="20230901_120000")
+    connection = arcticsql.connect(config={"arctic_storage_path": "mem://",
+                                           "storage": {"gcs": {"cache_dir": str(tmp_path / "cache")}}})
+    try:
+        rows = connection.cursor().execute(
+            f"SELECT params, count(*) FROM read_pickle('gs://{bucket_name}/index/spx/gbm/*.pkl') "
+            "GROUP BY ALL ORDER BY ALL").fetchall()
+    finally:
+        connection.close()
+    assert rows == [("bearish", 50), ("bullish", 50)]
