@@ -114,8 +114,10 @@ def arrow_to_frame(table: pa.Table, index: str | None = None, existing=None) -> 
     """
     table = _storable(table)
     columns = _index_columns(table, index, existing)
-    # The index columns are converted apart from the rest, so no set_index copy of every column.
-    values = table.drop_columns(columns).to_pandas(coerce_temporal_nanoseconds=True, date_as_object=False)
+    # The index columns are converted apart from the rest (no set_index copy), and split_blocks keeps
+    # numeric columns zero-copy views of the Arrow buffers (ArcticDB only reads them).
+    values = table.drop_columns(columns).to_pandas(coerce_temporal_nanoseconds=True, date_as_object=False,
+                                                   split_blocks=True)
     if not columns:
         return values
     levels = [table.column(c).to_pandas(coerce_temporal_nanoseconds=True, date_as_object=False) for c in columns]

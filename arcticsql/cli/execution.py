@@ -118,15 +118,26 @@ class ProgressLine:
         self._start = time.monotonic()
         self._shown = False
         self._stopped = False
+        self._loading: tuple[int, int, str] | None = None
         self._lock = threading.Lock()
         unicode = "utf" in (getattr(stream, "encoding", None) or "").lower()
         self._full, self._empty = ("█", "░") if unicode else ("#", "-")
+
+    def loading(self, done: int, total: int, label: str) -> None:
+        """The session's progress callback: symbols of a wildcard table read so far."""
+        self._loading = (done, total, label)
 
     def update(self, percent: float) -> None:
         elapsed = time.monotonic() - self._start
         if elapsed < self._delay:
             return
-        if percent >= 0:
+        loading = self._loading
+        if loading is not None and loading[0] < loading[1]:
+            done, total, label = loading
+            filled = int(self.WIDTH * done / max(total, 1))
+            bar = self._full * filled + self._empty * (self.WIDTH - filled)
+            text = f"{bar} {label}: {done}/{total} symbols  {elapsed:6.1f} s  (Ctrl-C to cancel)"
+        elif percent >= 0:
             filled = int(self.WIDTH * min(percent, 100) / 100)
             bar = self._full * filled + self._empty * (self.WIDTH - filled)
             text = f"{bar} {percent:5.1f}%  {elapsed:6.1f} s  (Ctrl-C to cancel)"

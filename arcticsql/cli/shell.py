@@ -102,9 +102,12 @@ class Shell:
             self._write_result(cancel, start)
 
         self._progress = ProgressLine(self.stderr) if self.interactive and self.stderr.isatty() else None
+        session = self.cursor.connection.session
+        session.progress = self._progress.loading if self._progress is not None else None
         try:
             run_cancellable(self.cursor, work, self._progress)
         finally:
+            session.progress = None
             self._progress = None
             if self.on_change is not None:
                 self.on_change()
