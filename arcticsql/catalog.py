@@ -281,7 +281,7 @@ class Catalog:
         if not lib.has_symbol(symbol):
             raise self.unknown_symbol(library, symbol)
         out = []
-        for (sym, version), info in lib.list_versions(symbol).items():
+        for (_symbol, version), info in lib.list_versions(symbol).items():
             out.append(VersionInfo(int(version), pd.Timestamp(info.date), tuple(info.snapshots),
                                    bool(info.deleted)))
         return sorted(out, key=lambda v: v.version)

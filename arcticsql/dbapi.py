@@ -10,6 +10,7 @@ own tables only.
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -151,8 +152,8 @@ class Connection:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._default: Cursor | None = None
-        self._cursors: list[Cursor] = []
+        # Weak: a cursor dropped without close() is collected (its DuckDB connection with it).
+        self._cursors: weakref.WeakSet[Cursor] = weakref.WeakSet()
 
     @property
     def closed(self) -> bool:
@@ -166,7 +167,7 @@ class Connection:
         if self.closed:
             raise InterfaceError("connection is closed")
         cursor = Cursor(self)
-        self._cursors.append(cursor)
+        self._cursors.add(cursor)
         return cursor
 
     def execute(self, operation: str, parameters=None) -> Cursor:
@@ -179,29 +180,30 @@ class Connection:
             return cursor.execute(query, parameters).fetch_df()
 
     def commit(self) -> None:
-        if self.closed:
-            raise InterfaceError("connection is closed")
-        for cursor in self._cursors:
-            if not cursor.closed:
-                _finish_transaction(cursor._duck, "commit")
+        self._finish_transactions("commit")
 
     def rollback(self) -> None:
+        self._finish_transactions("rollback")
+
+    def _finish_transactions(self, verb: str) -> None:
+        """Commit or roll back DuckDB's open transaction on every cursor (ArcticDB writes are already
+        durable)."""
         if self.closed:
             raise InterfaceError("connection is closed")
-        for cursor in self._cursors:
+        for cursor in list(self._cursors):
             if not cursor.closed:
-                _finish_transaction(cursor._duck, "rollback")
+                _finish_transaction(cursor._duck, verb)
 
     def close(self) -> None:
         if self.closed:
             return
-        for cursor in self._cursors:
+        for cursor in list(self._cursors):
             cursor.close()
         self._cursors.clear()
         self.session.close()
 
     def interrupt(self) -> None:
-        for cursor in self._cursors:
+        for cursor in list(self._cursors):
             if not cursor.closed:
                 cursor.interrupt()
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +30,7 @@ from arcticsql.errors import InterfaceError, ProgrammingError, translate
 from arcticsql.sql.references import FunctionReference, ParsedStatement, Reference, parse_statement, rewrite
 from arcticsql.scan.union_source import union_source
 from arcticsql.sql.tokens import Statement, split_statements
+from arcticsql.store_command import maybe_store_command
 
 _DUCKDB_SCHEMAS_SQL = (
     "SELECT schema_name FROM duckdb_schemas() UNION SELECT database_name FROM duckdb_databases()"
@@ -59,7 +59,6 @@ class Session:
         self.arctic = open_arctic(settings.arctic_uri)
         self.catalog = Catalog(self.arctic, settings)
         self.duck = duckdb.connect(":memory:")
-        self._lock = threading.Lock()
         self._registries: dict[int, _Registry] = {}
         #: Called as progress(done, total, label) while a wildcard table loads; the CLI draws a bar.
         self.progress = None
@@ -95,13 +94,10 @@ class Session:
                 statement = Statement(SHOW_TABLES_SQL, statement.line, 0, frozenset())
             parsed = parse_statement(statement.text)
             references = self.arctic_references(duck, parsed)
-            from arcticsql.store_command import maybe_store_command
-
             handled = maybe_store_command(self, duck, parsed, references, statement, params)
             if handled is not None:
                 return handled
-            registered = references or parsed.functions
-            text = self.register(duck, parsed, references) if registered else statement.text
+            text = self.prepare(duck, parsed, references, statement.text)
             duck.execute(text, params) if params is not None else duck.execute(text)
             if isinstance(parsed.tree, (exp.Insert, exp.Update, exp.Delete)):
                 row = duck.fetchone()  # DuckDB answers DML with one row: the count
@@ -122,9 +118,7 @@ class Session:
         parsed = parse_statement(statements[0].text)
         if not isinstance(parsed.tree, (exp.Query, exp.Table, exp.Values)) and parsed.tree is not None:
             raise ProgrammingError("a store command's source must be a query (SELECT, FROM, VALUES, WITH ...)")
-        references = self.arctic_references(duck, parsed)
-        registered = references or parsed.functions
-        text = self.register(duck, parsed, references) if registered else statements[0].text
+        text = self.prepare(duck, parsed, self.arctic_references(duck, parsed), statements[0].text)
         _abort_pending(duck)
         relation = duck.sql(text, params=params) if params is not None else duck.sql(text)
         return relation.to_arrow_table()
@@ -138,6 +132,12 @@ class Session:
                 if not (r.qualified and not r.name.is_pattern and r.name.library != CATALOG_LIBRARY
                         and not self.catalog.is_known_library(r.name.library)
                         and is_duckdb_schema(r.name.library))]
+
+    def prepare(self, duck, parsed: ParsedStatement, references: list[Reference], text: str) -> str:
+        """The text DuckDB runs: ``text`` itself, or with arcticsql's tables registered and spliced in."""
+        if not references and not parsed.functions:
+            return text
+        return self.register(duck, parsed, references)
 
     def register(self, duck, parsed: ParsedStatement, references: list[Reference]) -> str:
         """Resolve and register every reference; the statement text rewritten to use the registered names.

@@ -43,7 +43,7 @@ def test_every_saved_query_runs(demo):
     files = sorted(QUERIES.glob("*.sql"))
     assert len(files) >= 5
     for path in files:
-        for description, rows in run_file(connection, path):
+        for _description, rows in run_file(connection, path):
             assert rows, f"{path.name} returned no rows"
 
 
