@@ -146,3 +146,25 @@ def test_many_symbols_read_in_batches(conn):
         lib.write(f"T{i:03d}", frame.assign(close=float(i)))
     total = conn.cursor().execute('SELECT sum(close), count(DISTINCT symbol) FROM "prices_daily/T*"').fetchone()
     assert total == (sum(float(i) * 10 for i in range(150)), 150)
+
+
+def test_one_worker_and_chunked_members_do_not_deadlock(monkeypatch):
+    """A read group prefetched on the only worker reads a multi-chunk member without waiting on that worker."""
+    import threading
+
+    from arcticsql.scan import union_source
+
+    monkeypatch.setattr(union_source, "_GROUP_BYTES", 1)  # one member per group, read with read_table
+    connection = arcticsql.connect(uri="mem://", config={"processing": {"max_workers": 1, "scan_chunk_mb": 0.01}})
+    lib = connection.catalog.library("prices_1min")
+    for i in range(3):
+        lib.write(f"S{i}", minute_bars(periods=3000, seed=i))
+    result = []
+    worker = threading.Thread(target=lambda: result.append(
+        connection.cursor().execute('SELECT count(*) FROM "prices_1min/S*"').fetchone()[0]), daemon=True)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "deadlocked"  # (the connection is left to the daemon thread then)
+    assert result == [9000]
+    assert max(r.rows for r in connection.catalog.log.records()) < 3000  # members were read in chunks
+    connection.close()

@@ -98,13 +98,19 @@ class ArcticSymbolSource(ScanSource):
 
     # -- reading --------------------------------------------------------------------------------------
     def read_table(self, wanted: Sequence[str] | None = None, plan: ReadPlan | None = None) -> pa.Table:
-        """The whole (filtered, projected) result as one Arrow table."""
+        """The whole (filtered, projected) result as one Arrow table.
+
+        Read without prefetch: nothing consumes it meanwhile, and it may itself run on the executor (a
+        wildcard's read group), where waiting on a nested task could exhaust the pool.
+        """
         wanted = list(self.schema.names) if wanted is None else list(wanted)
         out_schema = pa.schema([self.schema.arrow.field(n) for n in wanted])
-        return pa.Table.from_batches(list(self.batches(plan or ReadPlan(), wanted)), schema=out_schema)
+        batches = self.batches(plan or ReadPlan(), wanted, prefetch=False)
+        return pa.Table.from_batches(list(batches), schema=out_schema)
 
-    def batches(self, plan: ReadPlan, wanted: list[str]) -> Iterator[pa.RecordBatch]:
-        """Record batches of ``wanted`` columns holding exactly the rows the plan's filters keep."""
+    def batches(self, plan: ReadPlan, wanted: list[str], prefetch: bool = True) -> Iterator[pa.RecordBatch]:
+        """Record batches of ``wanted`` columns holding exactly the rows the plan's filters keep; with
+        ``prefetch`` the next chunk is read on the executor while this one is consumed."""
         if plan.empty:
             return iter(())
         schema = self.schema
@@ -113,7 +119,7 @@ class ArcticSymbolSource(ScanSource):
         read_schema = pa.schema([schema.arrow.field(n) for n in schema.names if n in needed])
         expression = arrow_filter(plan.residual, read_schema) if plan.residual else None
         calls = list(self._chunk_calls(plan, stored_columns))
-        return self._pipeline(calls, read_schema, expression, wanted)
+        return self._pipeline(calls, read_schema, expression, wanted, self.executor if prefetch else None)
 
     def stored_columns(self, needed: set[str]) -> list[str]:
         """ArcticDB column names to read for the declared columns ``needed``.
@@ -155,8 +161,7 @@ class ArcticSymbolSource(ScanSource):
                                     str(q) if q is not None else None, table.num_rows))
         return table
 
-    def _pipeline(self, calls: list[dict], read_schema: pa.Schema, expression, wanted: list[str]):
-        executor = self.executor
+    def _pipeline(self, calls: list[dict], read_schema: pa.Schema, expression, wanted: list[str], executor):
         pending: Future | None = None
         for position, call in enumerate(calls):
             if pending is not None:
