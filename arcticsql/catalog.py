@@ -155,7 +155,7 @@ class Catalog:
 
     def missing_version(self, library: str, symbol: str, as_of: AsOf) -> ProgrammingError:
         lib = self.library(library)
-        what = {int: "version", str: "snapshot"}.get(type(as_of), "a version at or before")
+        what = {int: "version", str: "snapshot"}.get(type(as_of), "version at or before")
         available = ""
         try:
             if isinstance(as_of, str):

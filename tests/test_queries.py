@@ -119,6 +119,10 @@ def test_time_travel_versions_and_snapshots(conn, prices):
         cur.execute("SELECT * FROM prices_1min.AAPL AT (VERSION => 7)")
     with pytest.raises(arcticsql.ProgrammingError, match="snapshot"):
         cur.execute("SELECT * FROM prices_1min.AAPL AT (SNAPSHOT => 'nope')")
+    with pytest.raises(arcticsql.ProgrammingError, match="has no version at or before 2000-01-01.*versions: 0, 1"):
+        cur.execute("SELECT * FROM prices_1min.AAPL AT (TIMESTAMP => '2000-01-01')")
+    past = cur.execute("SELECT max(close) FROM prices_1min.AAPL AT (TIMESTAMP => '2100-01-01')").fetchone()[0]
+    assert past == 1.0  # the latest version at that time
 
 
 def test_unknown_names_suggest_close_matches(conn, prices):
