@@ -104,6 +104,7 @@ class Cursor:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self.connection.session.forget(self._duck)
             try:
                 self._duck.close()
             except Exception:  # noqa: BLE001 - closing twice or after the session is fine
@@ -116,6 +117,13 @@ class Cursor:
     def query_progress(self) -> float:
         """Percent done of the running statement, -1 when unknown."""
         return self._duck.query_progress()
+
+    def __del__(self) -> None:
+        # A cursor dropped without close() (conn.execute(...) returns one) releases its DuckDB connection.
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - the session may already be gone at interpreter exit
+            pass
 
     def __enter__(self) -> Cursor:
         return self

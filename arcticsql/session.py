@@ -59,7 +59,9 @@ class Session:
         self.arctic = open_arctic(settings.arctic_uri)
         self.catalog = Catalog(self.arctic, settings)
         self.duck = duckdb.connect(":memory:")
-        self._registries: dict[int, _Registry] = {}
+        self._registries: dict[int, _Registry] = {}   # by id() of a live DuckDB connection
+        #: Sources behind views: registered on every cursor's connection, since a view is database-wide.
+        self._view_sources: dict[str, object] = {}
         #: Called as progress(done, total, label) while a wildcard table loads; the CLI draws a bar.
         self.progress = None
         self.closed = False
@@ -72,6 +74,18 @@ class Session:
         if self.closed:
             raise InterfaceError("connection is closed")
         return self.duck.cursor()
+
+    def forget(self, duck) -> None:
+        """Drop what was registered for a DuckDB connection that is being closed."""
+        self._registries.pop(id(duck), None)
+
+    def _registry(self, duck) -> _Registry:
+        registry = self._registries.get(id(duck))
+        if registry is None:
+            registry = self._registries[id(duck)] = _Registry(duck)
+        for name, source in self._view_sources.items():
+            registry.add_view_source(name, source)
+        return registry
 
     # -- the statement flow -------------------------------------------------------------------------------
     def execute(self, duck: duckdb.DuckDBPyConnection, script: str, params: Any = None) -> Outcome:
@@ -90,6 +104,8 @@ class Session:
 
     def execute_statement(self, duck, statement: Statement, params: Any) -> Outcome:
         try:
+            if self._view_sources:
+                self._registry(duck)  # a view made on another cursor reads sources registered here too
             if _SHOW_TABLES.match(statement.text):
                 statement = Statement(SHOW_TABLES_SQL, statement.line, 0, frozenset())
             parsed = parse_statement(statement.text)
@@ -146,16 +162,22 @@ class Session:
         version, ...), so a repeated query reuses them; the least recently used are dropped past a bound,
         except those a view was created over.
         """
-        registry = self._registries.setdefault(id(duck), _Registry(duck))
+        registry = self._registry(duck)
         creates_view = isinstance(parsed.tree, exp.Create) and str(parsed.tree.args.get("kind", "")).upper() == "VIEW"
         pairs = []
         for reference in references:
             source = self.source_for(reference)
-            pairs.append((reference, registry.name_for(source, pin=creates_view)))
+            pairs.append((reference, self._name(registry, source, creates_view)))
         for call in parsed.functions:
             source = self.function_source(call)
-            pairs.append((call, registry.name_for(source, pin=creates_view)))
+            pairs.append((call, self._name(registry, source, creates_view)))
         return rewrite(parsed, pairs)
+
+    def _name(self, registry: _Registry, source, for_view: bool) -> str:
+        name = registry.name_for(source, pin=for_view)
+        if for_view:
+            self._view_sources[name] = source
+        return name
 
     def function_source(self, call: FunctionReference):
         """``read_pickle(glob)``: the pickle files as a lazy table; ``pickle_files(glob)``: their listing."""
@@ -214,6 +236,11 @@ class _Registry:
         self.duck = duck
         self.names: OrderedDict[object, str] = OrderedDict()
         self.pinned: set[str] = set()
+
+    def add_view_source(self, name: str, source) -> None:
+        if name not in self.pinned:
+            self.duck.register(name, source)
+            self.pinned.add(name)
 
     def name_for(self, source, pin: bool = False) -> str:
         key = getattr(source, "key", None) or ("once", next(Session._ids))

@@ -163,3 +163,21 @@ def test_type_objects_compare_with_type_names():
     assert arcticsql.NUMBER == "DECIMAL(10,2)"
     assert arcticsql.DATETIME == "TIMESTAMP WITH TIME ZONE"
     assert arcticsql.BINARY != "VARCHAR"
+
+
+def test_views_over_arcticdb_tables_work_on_every_cursor(conn, prices):
+    a = conn.cursor()
+    a.execute("CREATE VIEW busy AS SELECT * FROM prices_1min.AAPL WHERE volume > 5000")
+    expected = int((prices["AAPL"].volume > 5000).sum())
+    b = conn.cursor()  # made after the view
+    assert b.execute("SELECT count(*) FROM busy").fetchone()[0] == expected
+    a.close()
+    assert conn.cursor().execute("SELECT count(*) FROM busy").fetchone()[0] == expected
+
+
+def test_closing_cursors_releases_their_registrations(conn, prices):
+    for _ in range(5):
+        cursor = conn.cursor()
+        cursor.execute("SELECT count(*) FROM prices_1min.AAPL").fetchall()
+        cursor.close()
+    assert len(conn.session._registries) == 0
