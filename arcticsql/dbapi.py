@@ -18,6 +18,10 @@ from arcticsql.errors import InterfaceError, ProgrammingError, translate
 from arcticsql.session import Session
 
 
+#: Fetch methods that produce Arrow, for which DuckDB warns about an extra copy.
+_ARROW_METHODS = frozenset({"to_arrow_table", "to_arrow_reader"})
+
+
 class Cursor:
     """A DB-API cursor; also ``fetch_df()`` and ``fetch_arrow()`` like DuckDB's own."""
 
@@ -137,6 +141,8 @@ class Cursor:
 
     def _call(self, method: str, *args):
         try:
+            if method not in _ARROW_METHODS:
+                return getattr(self._duck, method)(*args)
             with warnings.catch_warnings():
                 # DuckDB notes that Arrow output of an executed result copies once more than its relation
                 # API; measured at par with hand-written code (docs/performance.md), so stay quiet.

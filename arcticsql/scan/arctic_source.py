@@ -71,6 +71,7 @@ class ArcticSymbolSource(ScanSource):
         self.chunk_bytes = chunk_bytes
         self.log = log
         self.executor = executor
+        self._accepted: dict[str, bool] = {}
 
     @property
     def key(self) -> tuple:
@@ -85,7 +86,15 @@ class ArcticSymbolSource(ScanSource):
         return self.schema.row_count
 
     def accepts(self, predicate: Node) -> bool:
-        return translatable(predicate, self.schema.arrow)
+        # Memoised by the predicate's SQL text: the same filters come back on every repeated query. The memo
+        # depends only on the (immutable) schema, so it is not per-query state.
+        text = predicate.fragment()
+        known = self._accepted.get(text)
+        if known is None:
+            known = self._accepted[text] = translatable(predicate, self.schema.arrow)
+            if len(self._accepted) > 1024:
+                self._accepted.clear()
+        return known
 
     def stream(self, columns: Sequence[int] | None, filters: Sequence[Node]) -> tuple[object, bool]:
         names = self.schema.names
