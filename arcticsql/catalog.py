@@ -89,6 +89,7 @@ class Catalog:
         self.log = log or ReadLog()
         self._libraries: dict[str, object] = {}
         self._schemas: dict[tuple[str, str, int], SymbolSchema] = {}
+        self._latest: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
         self.executor = ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="arcticsql-read")
 
@@ -145,13 +146,38 @@ class Catalog:
         """The version number ``as_of`` selects (the latest when None)."""
         lib = self.library(library)
         try:
-            return int(lib.read_metadata(symbol, as_of=as_of).version)
+            version = int(lib.read_metadata(symbol, as_of=as_of).version)
         except Exception as error:  # noqa: BLE001 - arcticdb's missing-data errors have many types
             if not _is_missing(error):
                 raise
+        else:
+            if as_of is None:
+                self.saw_latest(library, symbol, version)
+            return version
         if not lib.has_symbol(symbol):
             raise self.unknown_symbol(library, symbol)
         raise self.missing_version(library, symbol, as_of)
+
+    def saw_latest(self, library: str, symbol: str, version: int) -> None:
+        """Remember ``version`` as the latest seen of a symbol (a pin, a read of the latest, a write)."""
+        self._latest[(library, symbol)] = version
+
+    def forget_latest(self, library: str, symbol: str) -> bool:
+        """Forget the latest version seen of a symbol (the next read pins it); whether one was known."""
+        return self._latest.pop((library, symbol), None) is not None
+
+    def latest_schema(self, library: str, symbol: str) -> tuple[SymbolSchema, bool]:
+        """The schema for reading a symbol's latest version, and whether its version was just pinned.
+
+        A symbol read before in this session is planned with the version last seen, without a pin (one
+        ArcticDB call saved per statement); its source then checks, on reading, that ArcticDB still
+        returns that version (see ``ArcticSymbolSource``).
+        """
+        version = self._latest.get((library, symbol))
+        cached = self._schemas.get((library, symbol, version)) if version is not None else None
+        if cached is not None:
+            return cached, False
+        return self.schema(library, symbol), True
 
     def missing_version(self, library: str, symbol: str, as_of: AsOf) -> ProgrammingError:
         lib = self.library(library)
@@ -287,10 +313,12 @@ class Catalog:
 
         return check
 
-    def source(self, schema: SymbolSchema) -> ArcticSymbolSource:
+    def source(self, schema: SymbolSchema, *, unverified_latest: bool = False) -> ArcticSymbolSource:
+        """A scan source for one symbol version; ``unverified_latest``: the version is the latest seen, not
+        pinned, so the source reads the latest and checks it (the catalog re-pins when it must)."""
         return ArcticSymbolSource(self.library(schema.library), schema,
                                   chunk_bytes=self.settings.scan_chunk_bytes, log=self.log,
-                                  executor=self.executor)
+                                  executor=self.executor, latest=self if unverified_latest else None)
 
     def versions(self, library: str, symbol: str) -> list[VersionInfo]:
         lib = self.library(library)

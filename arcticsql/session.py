@@ -26,8 +26,9 @@ from sqlglot import exp
 from arcticsql.catalog import Catalog, open_arctic
 from arcticsql.catalog_tables import CATALOG_LIBRARY, CatalogSource
 from arcticsql.config import Settings
-from arcticsql.errors import InterfaceError, ProgrammingError, translate
+from arcticsql.errors import Error, InterfaceError, ProgrammingError, translate
 from arcticsql.sql.references import FunctionReference, ParsedStatement, Reference, parse_statement, rewrite
+from arcticsql.scan.arctic_source import SymbolChanged
 from arcticsql.scan.union_source import union_source
 from arcticsql.sql.tokens import Statement, split_statements
 from arcticsql.store_command import maybe_store_command
@@ -104,6 +105,30 @@ class Session:
 
     def execute_statement(self, duck, statement: Statement, params: Any) -> Outcome:
         try:
+            return self._execute_statement(duck, statement, params)
+        except Error as error:
+            text = str(error)
+            stale = SymbolChanged.MARKER in text or (isinstance(error, ProgrammingError) and "Binder Error" in text)
+            if not stale or not self._forget_assumed_versions(statement):
+                raise
+        # A query was planned with versions last seen (no pin), and a symbol has changed since: its new
+        # columns did not bind, or reading met a newer version with other columns. Plan and run it again
+        # with fresh pins (a failed DuckDB statement changed nothing; store commands write only after their
+        # query succeeded).
+        _abort_pending(duck)
+        return self._execute_statement(duck, statement, params)
+
+    def _forget_assumed_versions(self, statement: Statement) -> bool:
+        """Drop the remembered latest versions of the symbols ``statement`` reads; whether there were any."""
+        parsed = parse_statement(statement.text)
+        forgotten = False
+        for reference in parsed.references:
+            if reference.as_of is None and not reference.name.is_pattern:
+                forgotten |= self.catalog.forget_latest(reference.name.library, reference.name.symbol)
+        return forgotten
+
+    def _execute_statement(self, duck, statement: Statement, params: Any) -> Outcome:
+        try:
             if self._view_sources:
                 self._registry(duck)  # a view made on another cursor reads sources registered here too
             if _SHOW_TABLES.match(statement.text):
@@ -165,8 +190,11 @@ class Session:
         registry = self._registry(duck)
         creates_view = isinstance(parsed.tree, exp.Create) and str(parsed.tree.args.get("kind", "")).upper() == "VIEW"
         pairs = []
+        # Only a query may be planned with the version last seen: its read checks the version, and a bind
+        # error re-plans it. DESCRIBE, DDL and the like always pin, so they never show stale columns.
+        assume_latest = isinstance(parsed.tree, exp.Query)
         for reference in references:
-            source = self.source_for(reference)
+            source = self.source_for(reference, assume_latest)
             pairs.append((reference, self._name(registry, source, creates_view)))
         for call in parsed.functions:
             source = self.function_source(call)
@@ -186,13 +214,16 @@ class Session:
         if call.function == "read_pickle":
             return read_pickle_source(self.settings, call.argument)
         return pickle_files_table(self.settings, call.argument)
-    def source_for(self, reference: Reference):
+    def source_for(self, reference: Reference, assume_latest: bool = False):
         """The scan source for one reference: one symbol version, or the union a pattern matches."""
         name = reference.name
         if name.library == CATALOG_LIBRARY:
             return CatalogSource(self.catalog, name.symbol)
         if name.is_pattern:
             return union_source(self.catalog, name, reference.as_of, progress=self.progress)
+        if reference.as_of is None and assume_latest:
+            schema, pinned = self.catalog.latest_schema(name.library, name.symbol)
+            return self.catalog.source(schema, unverified_latest=not pinned)
         return self.catalog.source(self.catalog.schema(name.library, name.symbol, reference.as_of))
 
     @staticmethod

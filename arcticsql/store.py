@@ -207,6 +207,7 @@ def store_frame(session, path: str, frame: pd.DataFrame, *, metadata: dict | Non
                           date_range=(frame.index.min(), frame.index.max()), prune_previous_versions=False)
     if prune:
         lib.prune_previous_versions(symbol)
+    catalog.saw_latest(library, symbol, int(item.version))
     return StoreResult(library, symbol, int(item.version), len(frame), mode)
 
 

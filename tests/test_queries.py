@@ -180,3 +180,33 @@ def test_count_and_index_filters_on_a_range_index(conn):
     assert cur.execute("SELECT count(*) FROM features.r").fetchone()[0] == 3
     assert cur.execute('SELECT count(*) FROM features.r WHERE "index" = 0').fetchone()[0] == 1
     assert cur.execute('SELECT count(*) FROM "features/r*"').fetchone()[0] == 3
+
+
+def test_repeated_queries_skip_the_version_pin_but_see_new_versions(conn, prices):
+    """A symbol queried before is planned with the version last seen and checked on reading: a newer
+    version with the same columns is read; one with other columns makes the statement run again."""
+    lib = conn.catalog.library("prices_1min")
+    cur = conn.cursor()
+    cur.execute("SELECT count(*) FROM prices_1min.AAPL").fetchall()
+    calls = []
+    original = type(lib).read_metadata
+
+    def counting(self, *args, **kwargs):
+        calls.append(args)
+        return original(self, *args, **kwargs)
+
+    type(lib).read_metadata = counting
+    try:
+        assert cur.execute("SELECT count(*) FROM prices_1min.AAPL").fetchone()[0] == len(prices["AAPL"])
+        assert calls == []  # no pin for a symbol already seen
+        lib.write("AAPL", prices["AAPL"].iloc[:10])  # same columns, written behind arcticsql's back
+        assert cur.execute("SELECT count(*) FROM prices_1min.AAPL").fetchone()[0] == 10
+        lib.write("AAPL", prices["AAPL"].iloc[:5].assign(extra=1.0))  # other columns
+        assert cur.execute("SELECT count(*), sum(extra) FROM prices_1min.AAPL").fetchone() == (5, 5.0)
+        assert cur.execute("SELECT count(*) FROM prices_1min.AAPL").fetchone()[0] == 5
+        lib.write("AAPL", prices["AAPL"].iloc[:3].assign(other="x"))  # other columns again
+        assert cur.execute("SELECT * FROM prices_1min.AAPL").description[-1][0] == "other"  # re-planned on read
+        lib.write("AAPL", prices["AAPL"].iloc[:3].assign(third=2))
+        assert cur.execute('DESCRIBE "prices_1min/AAPL"').fetchall()[-1][0] == "third"  # DESCRIBE always pins
+    finally:
+        type(lib).read_metadata = original

@@ -38,6 +38,15 @@ class ReadRecord:
     rows: int
 
 
+class SymbolChanged(RuntimeError):
+    """A symbol got a new version with other columns between planning and reading a statement."""
+
+    MARKER = "arcticsql-symbol-changed"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{self.MARKER}: {message}")
+
+
 class ReadLog:
     """A bounded, thread-safe record of the reads scans made (newest last)."""
 
@@ -64,7 +73,7 @@ class ArcticSymbolSource(ScanSource):
     schema_is_stable = True
 
     def __init__(self, library, schema: SymbolSchema, *, chunk_bytes: int, log: ReadLog | None = None,
-                 executor: ThreadPoolExecutor | None = None) -> None:
+                 executor: ThreadPoolExecutor | None = None, latest=None) -> None:
         super().__init__()
         self.library = library
         self.schema = schema
@@ -72,11 +81,13 @@ class ArcticSymbolSource(ScanSource):
         self.log = log
         self.executor = executor
         self._accepted: dict[str, bool] = {}
+        #: The catalog, when ``schema.version`` is only the latest version seen (not pinned for this statement).
+        self.latest = latest
 
     @property
     def key(self) -> tuple:
         """What this source reads; equal keys read equal rows (versions are immutable)."""
-        return ("symbol", self.schema.library, self.schema.symbol, self.schema.version)
+        return ("symbol", self.schema.library, self.schema.symbol, self.schema.version, self.latest is not None)
 
     # -- protocol -------------------------------------------------------------------------------------
     def __arrow_c_schema__(self) -> object:
@@ -128,6 +139,11 @@ class ArcticSymbolSource(ScanSource):
         read_schema = pa.schema([schema.arrow.field(n) for n in schema.names if n in needed])
         expression = arrow_filter(plan.residual, read_schema) if plan.residual else None
         calls = list(self._chunk_calls(plan, stored_columns))
+        if self.latest is not None:
+            if len(calls) == 1:
+                calls[0]["as_of"] = None  # read the latest; _read checks it is the version planned with
+            else:
+                self._check_latest(self.latest.pin_version(schema.library, schema.symbol))
         return self._pipeline(calls, read_schema, expression, wanted, self.executor if prefetch else None)
 
     def stored_columns(self, needed: set[str]) -> list[str]:
@@ -160,8 +176,12 @@ class ArcticSymbolSource(ScanSource):
 
     def _read(self, call: dict) -> pa.Table:
         schema = self.schema
-        kwargs = {k: v for k, v in call.items() if v is not None}
-        table = self.library.read(schema.symbol, as_of=schema.version, output_format="pyarrow", **kwargs).data
+        as_of = call.get("as_of", schema.version)
+        kwargs = {k: v for k, v in call.items() if v is not None and k != "as_of"}
+        item = self.library.read(schema.symbol, as_of=as_of, output_format="pyarrow", **kwargs)
+        if as_of is None:
+            self._check_latest(int(item.version))
+        table = item.data
         if self.log is not None:
             q = call.get("query_builder")
             self.log.add(ReadRecord(schema.library, schema.symbol, schema.version,
@@ -169,6 +189,18 @@ class ArcticSymbolSource(ScanSource):
                                     call.get("date_range"), call.get("row_range"),
                                     str(q) if q is not None else None, table.num_rows))
         return table
+
+    def _check_latest(self, version: int) -> None:
+        """A newer version than planned with is fine if its columns are the same; otherwise the statement
+        must be planned again (the session re-runs it once)."""
+        schema = self.schema
+        if version == schema.version:
+            return
+        self.latest.saw_latest(schema.library, schema.symbol, version)
+        newer = self.latest.schema(schema.library, schema.symbol, version)
+        if (newer.arrow, newer.stored_names, newer.casts, newer.range_index) != (
+                schema.arrow, schema.stored_names, schema.casts, schema.range_index):
+            raise SymbolChanged(f"{schema.library}/{schema.symbol} is now version {version} with other columns")
 
     def _pipeline(self, calls: list[dict], read_schema: pa.Schema, expression, wanted: list[str], executor):
         pending: Future | None = None
