@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from arcticsql.scan.plan import ReadPlan, arrow_filter, plan_read, query_builder, translatable
+from arcticsql.scan.plan import ReadPlan, arrow_filter, node_key, plan_read, query_builder, translatable
 from arcticsql.scan.protocol import Node, ScanSource
 from arcticsql.scan.schema import SymbolSchema
 
@@ -36,6 +36,20 @@ class ReadRecord:
     row_range: tuple[int, int] | None
     query: str | None
     rows: int
+
+
+class _Batches:
+    """An iterator of record batches that knows whether it comes from a single ArcticDB read."""
+
+    def __init__(self, batches: Iterator[pa.RecordBatch], single_read: bool) -> None:
+        self._batches = batches
+        self.single_read = single_read
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        return self._batches
+
+    def __next__(self) -> pa.RecordBatch:
+        return next(self._batches)
 
 
 class SymbolChanged(RuntimeError):
@@ -80,7 +94,7 @@ class ArcticSymbolSource(ScanSource):
         self.chunk_bytes = chunk_bytes
         self.log = log
         self.executor = executor
-        self._accepted: dict[str, bool] = {}
+        self._accepted: dict[tuple, bool] = {}
         #: The catalog, when ``schema.version`` is only the latest version seen (not pinned for this statement).
         self.latest = latest
 
@@ -97,9 +111,9 @@ class ArcticSymbolSource(ScanSource):
         return self.schema.row_count
 
     def accepts(self, predicate: Node) -> bool:
-        # Memoised by the predicate's SQL text: the same filters come back on every repeated query. The memo
+        # Memoised by the predicate's shape and values: the same filters come back on every repeated query. The memo
         # depends only on the (immutable) schema, so it is not per-query state.
-        text = predicate.fragment()
+        text = node_key(predicate)
         known = self._accepted.get(text)
         if known is None:
             known = self._accepted[text] = translatable(predicate, self.schema.arrow)
@@ -113,6 +127,10 @@ class ArcticSymbolSource(ScanSource):
         plan = plan_read(tuple(filters), self.schema)
         out_schema = pa.schema([self.schema.arrow.field(n) for n in wanted])
         batches = self.batches(plan, wanted)
+        if getattr(batches, "single_read", False):
+            # One ArcticDB read holds the whole result anyway: hand DuckDB the table's own stream, with no
+            # Python generator between its pulls.
+            return pa.Table.from_batches(list(batches), schema=out_schema).__arrow_c_stream__(), True
         reader = pa.RecordBatchReader.from_batches(out_schema, batches)
         return reader.__arrow_c_stream__(), True
 
@@ -144,7 +162,8 @@ class ArcticSymbolSource(ScanSource):
                 calls[0]["as_of"] = None  # read the latest; _read checks it is the version planned with
             else:
                 self._check_latest(self.latest.pin_version(schema.library, schema.symbol))
-        return self._pipeline(calls, read_schema, expression, wanted, self.executor if prefetch else None)
+        return _Batches(self._pipeline(calls, read_schema, expression, wanted, self.executor if prefetch else None),
+                        single_read=len(calls) == 1)
 
     def stored_columns(self, needed: set[str]) -> list[str]:
         """ArcticDB column names to read for the declared columns ``needed``.

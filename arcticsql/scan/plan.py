@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pyarrow as pa
 
-from arcticsql.scan.protocol import Binary, Col, In, Lit, Node, Postfix, Untranslatable, to_arrow
+from arcticsql.scan.protocol import Binary, Col, In, Lit, Node, Postfix, Unary, Untranslatable, to_arrow
 
 _ONE_NS = pd.Timedelta(1, "ns")
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
@@ -60,6 +60,21 @@ def translatable(predicate: Node, schema: pa.Schema) -> bool:
     except (Untranslatable, TypeError, ValueError, KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return False
     return True
+
+
+def node_key(node: Node) -> tuple:
+    """A hashable key equal for predicates of the same shape, columns and constants (for memos)."""
+    if isinstance(node, Col):
+        return ("col", node.parts)
+    if isinstance(node, Lit):
+        return ("lit", node.type, type(node.value).__name__, repr(node.value))
+    if isinstance(node, Binary):
+        return ("bin", node.op, node_key(node.left), node_key(node.right))
+    if isinstance(node, In):
+        return ("in", node_key(node.operand), tuple(node_key(v) for v in node.values))
+    if isinstance(node, (Unary, Postfix)):
+        return (type(node).__name__, node.op, node_key(node.operand))
+    return ("node", id(node))  # unknown shapes are never shared
 
 
 def arrow_filter(predicates: tuple[Node, ...], schema: pa.Schema):
