@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -52,3 +54,24 @@ def prices(conn):
     conn.catalog.library("prices_daily").write("AAPL", daily)
     frames["daily/AAPL"] = daily
     return frames
+
+
+@contextlib.contextmanager
+def counting_calls(obj, method: str):
+    """Record the arguments of every call to ``type(obj).method`` inside the block (the real method runs).
+
+    Used to prove what arcticsql asks ArcticDB for, such as "no list_symbols for an exact name".
+    """
+    cls = type(obj)
+    original = getattr(cls, method)
+    calls: list[tuple] = []
+
+    def counting(self, *args, **kwargs):
+        calls.append(args)
+        return original(self, *args, **kwargs)
+
+    setattr(cls, method, counting)
+    try:
+        yield calls
+    finally:
+        setattr(cls, method, original)

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import arcticsql
+from tests.conftest import counting_calls
 
 
 @pytest.fixture
@@ -48,19 +49,9 @@ def test_versions_snapshots_and_metadata(conn, written):
 
 def test_key_filters_describe_only_matching_symbols(conn, written):
     lib = conn.catalog.library("prices_1min")
-    calls = []
-    original = type(lib).get_description_batch
-
-    def counting(self, requests, *args, **kwargs):
-        calls.append(len(requests))
-        return original(self, requests, *args, **kwargs)
-
-    type(lib).get_description_batch = counting
-    try:
+    with counting_calls(lib, "get_description_batch") as calls:
         conn.cursor().execute("SELECT * FROM arcticsql.symbols WHERE symbol = 'MSFT'").fetchall()
-    finally:
-        type(lib).get_description_batch = original
-    assert calls == [1]
+    assert [len(requests) for (requests, *_) in calls] == [1]
 
 
 def test_describe_and_show_tables(conn, written):

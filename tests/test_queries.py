@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import arcticsql
+from tests.conftest import counting_calls
 
 
 def test_issue_example_range_aggregate(conn, prices):
@@ -143,18 +144,8 @@ def test_one_symbol_query_does_not_list_the_library(conn):
     frame = pd.DataFrame({"x": [1]}, index=pd.DatetimeIndex(["2024-01-01"], name="ts"))
     for i in range(50):
         lib.write(f"T{i}", frame)
-    calls = []
-    original = type(lib).list_symbols
-
-    def counting(self, *args, **kwargs):
-        calls.append(1)
-        return original(self, *args, **kwargs)
-
-    type(lib).list_symbols = counting
-    try:
+    with counting_calls(lib, "list_symbols") as calls:
         assert conn.cursor().execute("SELECT x FROM ticks.T7").fetchall() == [(1,)]
-    finally:
-        type(lib).list_symbols = original
     assert calls == []
 
 
@@ -188,15 +179,7 @@ def test_repeated_queries_skip_the_version_pin_but_see_new_versions(conn, prices
     lib = conn.catalog.library("prices_1min")
     cur = conn.cursor()
     cur.execute("SELECT count(*) FROM prices_1min.AAPL").fetchall()
-    calls = []
-    original = type(lib).read_metadata
-
-    def counting(self, *args, **kwargs):
-        calls.append(args)
-        return original(self, *args, **kwargs)
-
-    type(lib).read_metadata = counting
-    try:
+    with counting_calls(lib, "read_metadata") as calls:
         assert cur.execute("SELECT count(*) FROM prices_1min.AAPL").fetchone()[0] == len(prices["AAPL"])
         assert calls == []  # no pin for a symbol already seen
         lib.write("AAPL", prices["AAPL"].iloc[:10])  # same columns, written behind arcticsql's back
@@ -208,5 +191,3 @@ def test_repeated_queries_skip_the_version_pin_but_see_new_versions(conn, prices
         assert cur.execute("SELECT * FROM prices_1min.AAPL").description[-1][0] == "other"  # re-planned on read
         lib.write("AAPL", prices["AAPL"].iloc[:3].assign(third=2))
         assert cur.execute('DESCRIBE "prices_1min/AAPL"').fetchall()[-1][0] == "third"  # DESCRIBE always pins
-    finally:
-        type(lib).read_metadata = original
