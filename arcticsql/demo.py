@@ -40,13 +40,10 @@ Conventions
 from __future__ import annotations
 
 import calendar
-import contextlib
 import datetime as dt
 import json
 import math
 import os
-import pickle
-import tempfile
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -57,6 +54,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+
+from arcticsql.storage.local import LocalStorage
 
 DEFAULT_END_DATE = dt.date(2024, 3, 28)
 HISTORY_SESSIONS = 252          # daily bars before the minute window
@@ -663,21 +662,6 @@ def _pickle_datasets(end: dt.date, seed: int) -> list[tuple[str, pd.DataFrame]]:
     return datasets
 
 
-def _write_pickle(path: Path, obj: Any) -> None:
-    """Atomically write ``obj`` with plain pickle (temp file in the same folder, then ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 # ---------------------------------------------------------------------------------------- the store
 
 @dataclass(frozen=True)
@@ -800,8 +784,9 @@ def generate_demo(arctic, pickle_dir: str | os.PathLike, *, symbols: int = 5, da
     fix = plan.correction
     corrected = arctic.get_library(fix.library).write(fix.symbol, fix.frame, metadata=fix.metadata).version
     step(f"{fix.library}/{fix.symbol} (correction)")
+    pickles = LocalStorage(str(pickle_dir))  # atomic saves: temp file, then rename
     for relative, frame in datasets:
-        _write_pickle(Path(pickle_dir) / relative, frame)
+        pickles.save(frame, relative)
         step(relative)
 
     libraries: dict[str, dict[str, int]] = {}

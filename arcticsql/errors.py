@@ -118,7 +118,6 @@ def _arcticdb_error(error: BaseException) -> Error:
 
 
 def _first_line(error: BaseException) -> str:
+    """The error's message on one line (DuckDB's multi-line messages are joined)."""
     text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0] if len(text.splitlines()) == 1 else " ".join(
-        line.strip() for line in text.splitlines() if line.strip()
-    )
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())

@@ -24,18 +24,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import arcticsql  # noqa: E402
-from bench.harness import measure, ms, table  # noqa: E402
+from bench.harness import measure, minute_bars, ms, table  # noqa: E402
 
 DAY = ("2020-06-01", "2020-06-02")
-
-
-def build(lib, rows: int) -> None:
-    rng = np.random.default_rng(0)
-    index = pd.date_range("2015-01-01", periods=rows, freq="min", name="ts")
-    close = 100 + np.cumsum(rng.normal(0, 0.01, rows))
-    frame = pd.DataFrame({"open": close + 0.01, "high": close + 0.02, "low": close - 0.02, "close": close,
-                          "volume": rng.integers(100, 10_000, rows).astype("float64")}, index=index)
-    lib.write("BENCH", frame)
 
 
 def main() -> None:
@@ -47,7 +38,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         conn = arcticsql.connect(uri=f"lmdb://{folder}/arctic", config={})
         lib = conn.catalog.library("prices_1min")
-        build(lib, args.rows)
+        lib.write("BENCH", minute_bars(args.rows))
         cur = conn.cursor()
         duck = duckdb.connect()
         start, end = pd.Timestamp(DAY[0]), pd.Timestamp(DAY[1])

@@ -12,13 +12,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import arcticsql  # noqa: E402
-from bench.harness import measure, ms, table  # noqa: E402
+from bench.harness import measure, minute_bars, ms, table  # noqa: E402
 
 
 def main() -> None:
@@ -29,11 +28,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         conn = arcticsql.connect(uri=f"lmdb://{folder}/arctic", config={})
         cur = conn.cursor()
-        rng = np.random.default_rng(0)
         n = args.rows
-        frame = pd.DataFrame({"open": rng.random(n), "high": rng.random(n), "low": rng.random(n),
-                              "close": rng.random(n), "volume": rng.integers(0, 10_000, n)},
-                             index=pd.date_range("2015-01-01", periods=n, freq="min", name="ts"))
+        frame = minute_bars(n)
         lib = conn.catalog.library("prices_1min")
         lib.write("SRC", frame)
         target = conn.catalog.library("features")

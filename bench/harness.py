@@ -38,3 +38,15 @@ def table(rows: list[list[str]], header: list[str]) -> str:
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
+
+
+def minute_bars(rows: int, seed: int = 0):
+    """A 1-minute OHLCV frame of ``rows`` rows from 2015-01-01, index ``ts`` (the benchmarks' symbol)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    close = 100 + np.cumsum(rng.normal(0, 0.01, rows))
+    return pd.DataFrame({"open": close + 0.01, "high": close + 0.02, "low": close - 0.02, "close": close,
+                         "volume": rng.integers(100, 10_000, rows)},
+                        index=pd.date_range("2015-01-01", periods=rows, freq="min", name="ts"))
