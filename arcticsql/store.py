@@ -67,7 +67,10 @@ def auto_metadata(df: pd.DataFrame) -> dict[str, Any]:
     index = df.index
     date_range = None
     if len(df) and isinstance(index, pd.DatetimeIndex):
-        date_range = [index.min().isoformat(), index.max().isoformat()]
+        if index.is_monotonic_increasing:  # cached on the index; ArcticDB checks it on write anyway
+            date_range = [index[0].isoformat(), index[-1].isoformat()]
+        else:
+            date_range = [index.min().isoformat(), index.max().isoformat()]
     return {
         "shape": list(df.shape),
         "columns": [str(c) for c in df.columns],
@@ -76,9 +79,22 @@ def auto_metadata(df: pd.DataFrame) -> dict[str, Any]:
         "index_type": type(index).__name__,
         "index_names": [n for n in index.names],
         "memory_usage_mb": float(df.memory_usage(deep=True).sum() / 1024 / 1024),
-        "has_nulls": any(df[column].hasnans for column in df.columns),
+        "has_nulls": any(_has_nulls(df.iloc[:, position]) for position in range(df.shape[1])),
         "date_range": date_range,
     }
+
+
+def _has_nulls(column: pd.Series) -> bool:
+    """Whether ``column`` holds a NaN, None or NaT (as ``Series.hasnans``), without a mask per column."""
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype):
+        if dtype.kind in "iub":  # integers and booleans cannot hold a null
+            return False
+        if dtype.kind == "f":
+            values = column.to_numpy()
+            # min propagates NaN and nothing else makes it NaN (inf - inf is never computed)
+            return bool(len(values)) and bool(np.isnan(values.min()))
+    return bool(column.hasnans)
 
 
 def merge_metadata(user: dict[str, Any] | None, df: pd.DataFrame) -> dict[str, Any]:

@@ -53,6 +53,25 @@ def test_copy_reports_and_stores_metadata(conn, prices):
     assert auto["memory_usage_mb"] > 0 and "stored_at" in auto
 
 
+@pytest.mark.parametrize("column", [
+    pd.Series([1.0, np.nan]), pd.Series([1.0, np.inf, -np.inf]), pd.Series([], dtype=float),
+    pd.Series([np.nan] * 3, dtype="float32"), pd.Series([-0.0, 0.0]), pd.Series([1, 2]), pd.Series([True, False]),
+    pd.Series(["a", None]), pd.Series(["a", "b"]), pd.Series(pd.to_datetime(["2020-01-01", None])),
+    pd.Series(pd.to_datetime(["2020-01-01"])), pd.Series(pd.array([1, None], dtype="Int64")),
+], ids=lambda c: f"{c.dtype}:{list(c)}")
+def test_has_nulls_agrees_with_pandas(column):
+    from arcticsql.store import auto_metadata
+
+    assert auto_metadata(pd.DataFrame({"x": column}))["has_nulls"] is bool(column.hasnans)
+
+
+def test_date_range_of_unsorted_index():
+    from arcticsql.store import auto_metadata
+
+    frame = pd.DataFrame({"x": [1, 2, 3]}, index=pd.to_datetime(["2024-01-03", "2024-01-01", "2024-01-02"]))
+    assert auto_metadata(frame)["date_range"] == ["2024-01-01T00:00:00", "2024-01-03T00:00:00"]
+
+
 def test_sql_forms_insert_and_create(conn, prices):
     cur = conn.cursor()
     cur.execute("CREATE TABLE features.copy AS SELECT * FROM prices_1min.AAPL WHERE ts < '2024-01-02 16:00'")
