@@ -17,7 +17,6 @@ from typing import Any
 from arcticsql.errors import InterfaceError, ProgrammingError, translate
 from arcticsql.session import Session
 
-
 #: Fetch methods that produce Arrow, for which DuckDB warns about an extra copy.
 _ARROW_METHODS = frozenset({"to_arrow_table", "to_arrow_reader"})
 

@@ -27,9 +27,9 @@ from arcticsql.catalog import Catalog, open_arctic
 from arcticsql.catalog_tables import CATALOG_LIBRARY, CatalogSource
 from arcticsql.config import Settings
 from arcticsql.errors import Error, InterfaceError, ProgrammingError, translate
-from arcticsql.sql.references import FunctionReference, ParsedStatement, Reference, parse_statement, rewrite
 from arcticsql.scan.arctic_source import SymbolChanged
 from arcticsql.scan.union_source import union_source
+from arcticsql.sql.references import FunctionReference, ParsedStatement, Reference, parse_statement, rewrite
 from arcticsql.sql.tokens import Statement, split_statements
 from arcticsql.store_command import maybe_store_command
 
