@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from arcticsql.storage.base import StorageError
@@ -157,8 +158,21 @@ def with_naming(table: pa.Table, naming: Mapping[str, Any], columns: Iterable[st
     rows = table.num_rows
     for column in columns:
         kind = NAMING_SCHEMA.field(column).type
-        table = table.append_column(pa.field(column, kind), pa.repeat(pa.scalar(naming[column], kind), rows))
+        table = table.append_column(pa.field(column, kind), constant_array(naming[column], kind, rows))
     return table
+
+
+def constant_array(value: Any, kind: pa.DataType, rows: int) -> pa.Array:
+    """``value`` repeated ``rows`` times. A string is laid out directly (offsets and one repeated run of
+    bytes): ``pa.repeat`` copies it row by row, ~1.6 ms for 10,000 rows of a file path."""
+    if value is None or not pa.types.is_string(kind):
+        return pa.repeat(pa.scalar(value, kind), rows)
+    encoded = str(value).encode()
+    if len(encoded) * rows >= 2**31:  # beyond 32-bit offsets
+        return pa.repeat(pa.scalar(value, kind), rows)
+    offsets = np.arange(0, (rows + 1) * len(encoded), len(encoded), dtype=np.int32) if encoded else \
+        np.zeros(rows + 1, dtype=np.int32)
+    return pa.StringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(encoded * rows))
 
 
 def union_schema(schemas: Iterable[tuple[str, pa.Schema]]) -> pa.Schema:

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from arcticsql.storage import StorageError, pickle_catalog, read_pickle_table
-from arcticsql.storage.arrow import frame_to_arrow
+from arcticsql.storage.arrow import constant_array, frame_to_arrow
 from tests.storage.samples import ohlc_frame, option_chain_frame, seed_store
 
 NAMING = ["file", "data_type", "market_type", "model_type", "timestamp", "params"]
@@ -167,3 +167,11 @@ def test_pickle_catalog(store):
     assert bullish["rows"] == 30
     notes = by_file["misc/notes.pkl"]
     assert notes["data_type"] is None and notes["version"] is None and notes["rows"] is None
+
+
+@pytest.mark.parametrize("value", ["index/nifty/gbm/20240101_000000_path0001.pkl", "", "é€ ünïcode", None])
+@pytest.mark.parametrize("rows", [0, 1, 3, 10_000])
+def test_constant_string_column_equals_repeat(value, rows):
+    array = constant_array(value, pa.string(), rows)
+    array.validate(full=True)
+    assert array.equals(pa.repeat(pa.scalar(value, pa.string()), rows))
