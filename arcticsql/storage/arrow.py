@@ -170,8 +170,7 @@ def constant_array(value: Any, kind: pa.DataType, rows: int) -> pa.Array:
     encoded = str(value).encode()
     if len(encoded) * rows >= 2**31:  # beyond 32-bit offsets
         return pa.repeat(pa.scalar(value, kind), rows)
-    offsets = np.arange(0, (rows + 1) * len(encoded), len(encoded), dtype=np.int32) if encoded else \
-        np.zeros(rows + 1, dtype=np.int32)
+    offsets = np.arange(rows + 1, dtype=np.int32) * np.int32(len(encoded))
     return pa.StringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(encoded * rows))
 
 
