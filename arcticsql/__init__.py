@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import datetime as _datetime
 import os
+from typing import TYPE_CHECKING
 
 from arcticsql.config import ConfigError, Settings, load_settings
-from arcticsql.dbapi import Connection, Cursor
 from arcticsql.errors import (
     DatabaseError,
     DataError,
@@ -29,7 +29,20 @@ from arcticsql.errors import (
     Warning,  # noqa: A004 - PEP 249 name
 )
 
+if TYPE_CHECKING:
+    from arcticsql.dbapi import Connection, Cursor
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # Connection and Cursor load DuckDB and ArcticDB: imported on first use, so that ``import arcticsql``
+    # alone (and a pickle loader process, which imports only arcticsql.storage) stays light.
+    if name in ("Connection", "Cursor"):
+        from arcticsql import dbapi
+
+        return getattr(dbapi, name)
+    raise AttributeError(f"module 'arcticsql' has no attribute {name!r}")
 
 apilevel = "2.0"
 threadsafety = 1          # threads may share the module, not connections
@@ -43,6 +56,7 @@ def connect(uri: str | None = None, config: str | os.PathLike | dict | None = No
     config file and ``$ARCTICSQL_URI``. ``config``: a YAML path or a dict; default ``$ARCTICSQL_CONFIG``,
     then ``./config/config.yaml``, then built-in defaults.
     """
+    from arcticsql.dbapi import Connection
     from arcticsql.session import Session
 
     try:
