@@ -16,16 +16,16 @@ from arcticsql.storage.factory import storage_for_location
 from arcticsql.storage.metadata import stamp_attrs
 
 
-def read_pickle_source(settings, location: str) -> PickleDatasetSource:
-    storage, glob = storage_for_location(location, settings)
-    source = PickleDatasetSource(storage, glob)
+def read_pickle_source(settings, location: str, *, pool=None, stores: dict | None = None) -> PickleDatasetSource:
+    storage, glob = storage_for_location(location, settings, stores=stores)
+    source = PickleDatasetSource(storage, glob, pool=pool)
     if not source.entries:
         raise ProgrammingError(f"no pickle files match {location!r} (looked in {storage.location(glob)})")
     return source
 
 
-def pickle_files_table(settings, location: str) -> pa.Table:
-    storage, glob = storage_for_location(location, settings)
+def pickle_files_table(settings, location: str, *, stores: dict | None = None) -> pa.Table:
+    storage, glob = storage_for_location(location, settings, stores=stores)
     return pickle_catalog(storage, glob)
 
 

@@ -65,6 +65,8 @@ class Session:
         self._view_sources: dict[str, object] = {}
         #: Called as progress(done, total, label) while a wildcard table loads; the CLI draws a bar.
         self.progress = None
+        #: Pickle stores by location, kept for the session (a GCS store holds a client and its connections).
+        self._stores: dict = {}
         self.closed = False
 
     @property
@@ -212,8 +214,15 @@ class Session:
         from arcticsql.pickle_sql import pickle_files_table, read_pickle_source
 
         if call.function == "read_pickle":
-            return read_pickle_source(self.settings, call.argument)
-        return pickle_files_table(self.settings, call.argument)
+            return read_pickle_source(self.settings, call.argument, pool=self.loader_pool, stores=self._stores)
+        return pickle_files_table(self.settings, call.argument, stores=self._stores)
+
+    @property
+    def loader_pool(self):
+        """The process's pickle loader pool (shared by sessions), or None when ``loader_processes`` is 0."""
+        from arcticsql.storage.loader_pool import shared_pool
+
+        return shared_pool(self.settings.loader_processes)
     def source_for(self, reference: Reference, assume_latest: bool = False):
         """The scan source for one reference: one symbol version, or the union a pattern matches."""
         name = reference.name

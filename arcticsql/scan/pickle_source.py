@@ -8,7 +8,8 @@ folder (files of one ``data_type/market_type/model_type`` folder share a layout 
 Pushdown: ``accepts`` takes exactly the predicates that read only naming columns and that duckdb's
 ``to_arrow`` translates. ``stream`` evaluates them on the per-file naming table first, so a pruned file is
 never loaded, then applies them to the loaded rows as well, and narrows to the requested columns. Files are
-loaded by a bounded pool of threads, in order, a few ahead of the consumer.
+loaded in order, a few ahead of the consumer: by loader processes when a pool is given and the read is
+large (:func:`~arcticsql.storage.loader_pool.load_files`), else by a bounded pool of threads.
 """
 
 from __future__ import annotations
@@ -24,16 +25,14 @@ from arcticsql.scan.protocol import Node, ScanSource
 from arcticsql.storage.arrow import (
     NAMING_COLUMNS,
     NAMING_SCHEMA,
-    columns_to_arrow,
     conform,
-    frame_columns,
     naming_row,
-    naming_table,
     union_schema,
     with_naming,
 )
 from arcticsql.storage.base import BaseStorage, FileEntry, StorageError
-from arcticsql.storage.datasets import FileFilter, list_dataset
+from arcticsql.storage.datasets import FileFilter, LoadedFile, list_dataset, load_columns
+from arcticsql.storage.loader_pool import LoaderPool, load_files
 from arcticsql.storage.parallel import ordered_map
 
 
@@ -41,23 +40,27 @@ class PickleDatasetSource(ScanSource):
     """The DataFrame/Series pickles ``glob`` matches in ``storage``, as one table.
 
     ``schema``: the data columns' Arrow schema, to skip sampling; ``file_filter``: prunes files by their
-    naming row when listing; ``max_workers`` (threads loading files) and ``allow_unsafe`` None mean the
-    store's defaults. The object holds no per-query state, so two streams may run at once.
+    naming row when listing; ``pool``: loader processes for large reads (see
+    :mod:`~arcticsql.storage.loader_pool`); ``max_workers`` (threads loading files without the pool) and
+    ``allow_unsafe`` None mean the store's defaults. The object holds no per-query state, so two streams may run at once.
     """
 
     schema_is_stable = True
 
     def __init__(self, storage: BaseStorage, glob: str, *, max_workers: int | None = None,
                  allow_unsafe: bool | None = None, schema: pa.Schema | None = None,
-                 file_filter: FileFilter | None = None) -> None:
+                 file_filter: FileFilter | None = None, pool: LoaderPool | None = None) -> None:
         super().__init__()
         self.storage = storage
+        self.pool = pool
         self.glob = glob
         self.max_workers = storage.workers(max_workers)
         self.allow_unsafe = allow_unsafe
         self.entries: tuple[FileEntry, ...] = tuple(list_dataset(storage, glob, file_filter))
-        self.naming = naming_table([entry.path for entry in self.entries]).append_column(
+        self._naming_rows = [naming_row(entry.path) for entry in self.entries]
+        self.naming = pa.Table.from_pylist(self._naming_rows, schema=NAMING_SCHEMA).append_column(
             "__entry", pa.array(range(len(self.entries)), pa.int64()))
+        self._sampled: dict[str, LoadedFile] = {}
         data_schema = schema if schema is not None else self._sample_schema()
         self.data_schema = pa.schema([field for field in data_schema if field.name not in NAMING_COLUMNS])
         self.schema = pa.schema([*self.data_schema, *NAMING_SCHEMA])
@@ -76,23 +79,21 @@ class PickleDatasetSource(ScanSource):
         samples: dict[str, FileEntry] = {}
         for entry in self.entries:
             samples.setdefault(posixpath.dirname(entry.path), entry)
-        tables = ordered_map(self._load_table, samples.values(), self.max_workers)
-        return union_schema((self.storage.location(entry.path), table.schema)
-                            for entry, table in zip(samples.values(), tables, strict=True))
+        loaded = ordered_map(lambda entry: load_columns(self.storage, entry, None, self.allow_unsafe),
+                             samples.values(), self.max_workers)
+        # kept for the scans: the sampled files are not loaded a second time
+        self._sampled = {entry.path: file for entry, file in zip(samples.values(), loaded, strict=True)}
+        return union_schema((self.storage.location(path), file.table.schema) for path, file in self._sampled.items())
 
-    def _load_table(self, entry: FileEntry, data_columns: Sequence[str] | None = None) -> pa.Table:
-        """One file's data columns as Arrow: all of them, or only ``data_columns`` conformed to the declared
-        schema (a column the declared schema lacks is an error: it would silently vanish)."""
+    def _declared(self, entry: FileEntry, loaded: LoadedFile, data_columns: Sequence[str]) -> pa.Table:
+        """``data_columns`` of one loaded file, conformed to the declared schema (a column the declared schema
+        lacks is an error: it would silently vanish)."""
         location = self.storage.location(entry.path)
-        frame = frame_columns(self.storage.load(entry, allow_unsafe=self.allow_unsafe), location)
-        if data_columns is None:
-            return columns_to_arrow(frame, location)
-        undeclared = [name for name in frame.names if self.data_schema.get_field_index(name) < 0]
+        undeclared = [name for name in loaded.names if self.data_schema.get_field_index(name) < 0]
         if undeclared:
             raise StorageError(f"{location}: columns {undeclared} are not in the dataset's declared schema "
                                "(declared from one file per folder, or given)")
-        table = columns_to_arrow(frame, location, only=set(data_columns))
-        return conform(table, pa.schema([self.data_schema.field(name) for name in data_columns]), location)
+        return conform(loaded.table, pa.schema([self.data_schema.field(name) for name in data_columns]), location)
 
     # -- protocol -------------------------------------------------------------------------------------
 
@@ -117,24 +118,27 @@ class PickleDatasetSource(ScanSource):
 
     # -- reading --------------------------------------------------------------------------------------
 
-    def _kept_entries(self, expression: pc.Expression | None) -> list[FileEntry]:
-        """The files whose naming row satisfies the filters (all of them without filters)."""
+    def _kept_entries(self, expression: pc.Expression | None) -> list[int]:
+        """The positions of the files whose naming row satisfies the filters (all of them without filters)."""
         if expression is None:
-            return list(self.entries)
-        kept = self.naming.filter(expression).column("__entry").to_pylist()
-        return [self.entries[position] for position in kept]
+            return list(range(len(self.entries)))
+        return self.naming.filter(expression).column("__entry").to_pylist()
 
-    def _batches(self, entries: list[FileEntry], wanted: list[str], naming_columns: list[str],
+    def _batches(self, kept: list[int], wanted: list[str], naming_columns: list[str],
                  expression: pc.Expression | None) -> Iterator[pa.RecordBatch]:
         data_columns = [name for name in wanted if name not in NAMING_COLUMNS]
 
-        def load(entry: FileEntry) -> pa.Table:
-            table = with_naming(self._load_table(entry, data_columns), naming_row(entry.path), naming_columns)
+        entries = [self.entries[position] for position in kept]
+        sampled = self._sampled
+        loaded = iter(load_files(self.storage, [entry for entry in entries if entry.path not in sampled],
+                                 data_columns, allow_unsafe=self.allow_unsafe, pool=self.pool,
+                                 max_workers=self.max_workers))
+        for position, entry in zip(kept, entries, strict=True):
+            file = sampled[entry.path] if entry.path in sampled else next(loaded)
+            table = with_naming(self._declared(entry, file, data_columns), self._naming_rows[position],
+                                naming_columns)
             if expression is not None:
                 # constant per file, so this keeps every row of a file the pruning kept; applied anyway so
                 # that exactness never rests on that reasoning alone
                 table = table.filter(expression)
-            return table.select(wanted)
-
-        for table in ordered_map(load, entries, self.max_workers):
-            yield from table.to_batches()
+            yield from table.select(wanted).to_batches()

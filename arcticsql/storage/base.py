@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,6 +58,11 @@ class BaseStorage(ABC):
     #: Threads a multi-file load uses when the caller does not say: a backend whose loads wait on the
     #: network gains from several; unpickling holds the GIL, so for local files more threads only contend.
     default_workers = 1
+    #: Loads of this store a loader process runs at once (the same reasoning, per process).
+    loader_threads = 1
+    #: Reads whose files average fewer bytes load in this process: a file handed to a loader process costs
+    #: a few hundred microseconds of messaging, which only pays when loading it costs more.
+    pool_min_file_bytes = 0
 
     def __init__(self, *, allow_unsafe: bool = False) -> None:
         self.allow_unsafe = allow_unsafe
@@ -99,6 +104,11 @@ class BaseStorage(ABC):
     def _open(self, target: Target) -> AbstractContextManager[IO[bytes]]:
         """A readable binary stream of the stored file; StorageError naming it if it is missing."""
 
+    def _open_member(self, target: Target) -> AbstractContextManager[IO[bytes]]:
+        """Like :meth:`_open`, for one file of a multi-file load; a backend may read these through a path
+        made for many files (GCS: a pooled fetcher). Defaults to :meth:`_open`."""
+        return self._open(target)
+
     # -- shared behaviour --------------------------------------------------------------------------------
 
     def load(self, filepath: Target, *, allow_unsafe: bool | None = None) -> Any:
@@ -107,14 +117,44 @@ class BaseStorage(ABC):
         ``allow_unsafe`` None means the store's default. Refused globals raise ``UnsafePickleError``; any
         other failure raises StorageError naming the file.
         """
+        return self._load(filepath, allow_unsafe, self._open)
+
+    def load_member(self, filepath: Target, *, allow_unsafe: bool | None = None) -> Any:
+        """:meth:`load` for one file of a multi-file load (``load_many``, datasets, SQL), through the
+        backend's multi-file read path."""
+        return self._load(filepath, allow_unsafe, self._open_member)
+
+    def _load(self, filepath: Target, allow_unsafe: bool | None,
+              opener: Callable[[Target], AbstractContextManager[IO[bytes]]]) -> Any:
         from arcticsql.storage.safe_pickle import load_pickle
 
         unsafe = self.allow_unsafe if allow_unsafe is None else allow_unsafe
         with self._stats_lock:
             self._loads += 1
         name = self.location(target_path(filepath))
-        with self._open(filepath) as stream:
+        with opener(filepath) as stream:
             return load_pickle(stream, name, allow_unsafe=unsafe)
+
+    def worker_spec(self) -> tuple[Any, Callable[..., BaseStorage], dict[str, Any]] | None:
+        """How a loader process opens this same store: ``(key, factory, kwargs)``, all picklable, where
+        ``factory(**kwargs)`` makes the store and ``key`` tells stores apart; None if it cannot (see
+        :mod:`~arcticsql.storage.loader_pool`)."""
+        return None
+
+    def idle_work(self) -> bool:
+        """Do one piece of deferred work (a loader process calls this when it has no request); False when
+        there is none."""
+        return False
+
+    def finish_deferred(self) -> None:
+        """Do all deferred work now."""
+        while self.idle_work():
+            pass
+
+    def record_remote_load(self, downloads: int = 0) -> None:
+        """Count a file a loader process loaded for this store (and the downloads that took)."""
+        with self._stats_lock:
+            self._loads += 1
 
     def workers(self, max_workers: int | None) -> int:
         """``max_workers``, or this backend's :attr:`default_workers` when None."""
@@ -131,7 +171,7 @@ class BaseStorage(ABC):
         """Like :meth:`load_many`, yielding each object in order as soon as it and those before it are loaded."""
         from arcticsql.storage.parallel import ordered_map
 
-        return ordered_map(lambda target: self.load(target, allow_unsafe=allow_unsafe), paths,
+        return ordered_map(lambda target: self.load_member(target, allow_unsafe=allow_unsafe), paths,
                            self.workers(max_workers))
 
     def list_files(self, directory: str = "", pattern: str | None = None) -> list[str]:

@@ -8,7 +8,8 @@ naming fields and the seed's versioning attrs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import timezone
 from typing import Any
 
@@ -17,8 +18,9 @@ import pyarrow as pa
 from arcticsql.storage.arrow import (
     NAMING_COLUMNS,
     NAMING_SCHEMA,
+    columns_to_arrow,
     conform,
-    frame_to_arrow,
+    frame_columns,
     naming_row,
     union_schema,
     with_naming,
@@ -42,11 +44,28 @@ def list_dataset(storage: BaseStorage, glob: str, file_filter: FileFilter | None
     return entries
 
 
+@dataclass(frozen=True)
+class LoadedFile:
+    """One file's data columns as Arrow, and the names of every column the file has."""
+
+    table: pa.Table
+    names: tuple[str, ...]
+
+
+def load_columns(storage: BaseStorage, entry: FileEntry, only: Collection[str] | None = None,
+                 allow_unsafe: bool | None = None) -> LoadedFile:
+    """One file's data columns (those in ``only``, or all) as a normalised Arrow table (see
+    :mod:`~arcticsql.storage.arrow`); a loader process runs this same function."""
+    location = storage.location(entry.path)
+    frame = frame_columns(storage.load_member(entry, allow_unsafe=allow_unsafe), location)
+    table = columns_to_arrow(frame, location, only=None if only is None else set(only))
+    return LoadedFile(table, tuple(frame.names))
+
+
 def load_arrow(storage: BaseStorage, entry: FileEntry, allow_unsafe: bool | None = None,
                naming_columns: Sequence[str] = NAMING_COLUMNS) -> pa.Table:
     """One file as an Arrow table with the requested naming columns appended."""
-    obj = storage.load(entry, allow_unsafe=allow_unsafe)
-    table = frame_to_arrow(obj, storage.location(entry.path))
+    table = load_columns(storage, entry, allow_unsafe=allow_unsafe).table
     return with_naming(table, naming_row(entry.path), naming_columns)
 
 
@@ -104,7 +123,7 @@ def pickle_catalog(storage: BaseStorage, glob: str, *, max_workers: int | None =
     def describe(entry: FileEntry) -> dict[str, Any]:
         import pandas
 
-        obj = storage.load(entry, allow_unsafe=allow_unsafe)
+        obj = storage.load_member(entry, allow_unsafe=allow_unsafe)
         rows = len(obj) if isinstance(obj, pandas.DataFrame | pandas.Series) else None
         return {**read_attrs(obj), "rows": rows}
 

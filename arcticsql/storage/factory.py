@@ -49,7 +49,8 @@ def storage_from_settings(settings: Settings, **overrides: Any) -> BaseStorage:
     return StorageFactory.get_storage(kind, **options)
 
 
-def storage_for_location(location: str, settings: Settings, **overrides: Any) -> tuple[BaseStorage, str]:
+def storage_for_location(location: str, settings: Settings, *, stores: dict | None = None,
+                         **overrides: Any) -> tuple[BaseStorage, str]:
     """The store and the glob relative to it for a user-given location.
 
     - ``gs://bucket/x/*.pkl`` → that bucket (cache folder and unsafe setting from ``settings``), ``x/*.pkl``;
@@ -57,19 +58,40 @@ def storage_for_location(location: str, settings: Settings, **overrides: Any) ->
       literal folder less its last three folders (so ``/d/index/nifty/gbm/*.pkl`` → root ``/d``, glob
       ``index/nifty/gbm/*.pkl``, and the naming fields stay readable);
     - anything else → the configured store and the location as the glob.
+
+    ``stores``: a dict that keeps the stores made, by kind and options, to hand out again (a session's).
     """
     unsafe = settings.allow_unsafe_pickle
     if location.startswith("gs://"):
         bucket, _, pattern = location[len("gs://"):].partition("/")
         cache_dir = (settings.storage.get("gcs") or {}).get("cache_dir")
         options = {"bucket_name": bucket, "cache_dir": cache_dir, "allow_unsafe": unsafe, **overrides}
-        return StorageFactory.get_storage("gcs", **options), pattern or "**"
+        return _kept(stores, "gcs", options), pattern or "**"
     if os.path.isabs(location) or location.startswith(("./", "../")):
         pattern = location.replace(os.sep, "/")
         root, glob = _split_local(pattern)
-        options = {"base_path": root, "allow_unsafe": unsafe, **overrides}
-        return StorageFactory.get_storage("local", **options), glob
-    return storage_from_settings(settings, **overrides), location
+        options = {"base_path": os.path.abspath(root), "allow_unsafe": unsafe, **overrides}
+        return _kept(stores, "local", options), glob
+    if stores is None or overrides:
+        return storage_from_settings(settings, **overrides), location
+    key = ("configured",)
+    if key not in stores:
+        stores[key] = storage_from_settings(settings)
+    return stores[key], location
+
+
+def _kept(stores: dict | None, kind: str, options: dict[str, Any]) -> BaseStorage:
+    """A store of ``kind`` with ``options``: the one ``stores`` holds, else a new one (kept there)."""
+    try:
+        key = (kind, tuple(sorted(options.items())))
+        hash(key)
+    except TypeError:  # an unhashable override (a client object, say): not kept
+        return StorageFactory.get_storage(kind, **options)
+    if stores is None:
+        return StorageFactory.get_storage(kind, **options)
+    if key not in stores:
+        stores[key] = StorageFactory.get_storage(kind, **options)
+    return stores[key]
 
 
 def _split_local(pattern: str) -> tuple[str, str]:

@@ -5,26 +5,43 @@ long as that generation is the current one. Each object has one file, ``root/<bu
 name>.pkl``, that starts with a 16-byte header (magic and generation) before the object's bytes: a lookup
 for another generation misses, and storing a new generation replaces the file atomically (temp file,
 then rename), so a reader never sees a partial copy and stale copies do not pile up.
+
+A cache made with ``write_behind=True`` (a loader process's) keeps each new copy in memory and writes it
+when its owner is idle (:meth:`DownloadCache.write_one`, :meth:`DownloadCache.flush`): writing a file costs
+about as much CPU as downloading it, so a cold read's downloads do not wait for it. Lookups see pending
+copies; past :data:`WRITE_BEHIND_BYTES` pending, a store writes at once.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import itertools
 import os
+import random
 import struct
-import uuid
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import IO
 
 _MAGIC = b"asqlgcs1"
 _HEADER = struct.Struct(">8sQ")  # magic, generation
+#: Pending bytes a write-behind cache holds before a store writes at once.
+WRITE_BEHIND_BYTES = 256 * 1024 * 1024
+_TEMP_NAMES = itertools.count()
 
 
 class DownloadCache:
     """Cached object bytes by (bucket, name, generation); 256 shard folders per bucket."""
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike, *, write_behind: bool = False) -> None:
         self.root = Path(root).absolute()
+        self.write_behind = write_behind
+        self._pending: OrderedDict[tuple[str, str], tuple[int, bytes | memoryview]] = OrderedDict()
+        self._pending_bytes = 0
+        self._lock = threading.Lock()
+        self._folders: set[Path] = set()
 
     def __repr__(self) -> str:
         return f"DownloadCache({str(self.root)!r})"
@@ -36,6 +53,10 @@ class DownloadCache:
 
     def open(self, bucket: str, name: str, generation: int) -> IO[bytes] | None:
         """The cached copy positioned at the object's first byte, or None unless this generation is cached."""
+        with self._lock:
+            pending = self._pending.get((bucket, name))
+        if pending is not None and pending[0] == int(generation):
+            return io.BytesIO(pending[1])
         try:
             stream = open(self.path(bucket, name), "rb")  # noqa: SIM115 - returned to the caller
         except FileNotFoundError:
@@ -46,16 +67,77 @@ class DownloadCache:
         return stream
 
     def store(self, bucket: str, name: str, generation: int, data: bytes | memoryview) -> Path:
-        """Publish a copy of this generation atomically, replacing any other generation's."""
-        target = self.path(bucket, name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.parent / f".{uuid.uuid4().hex}.tmp"
+        """Publish a copy of this generation atomically, replacing any other generation's (written behind,
+        for a write-behind cache with room)."""
+        if self.write_behind:
+            with self._lock:
+                if self._pending_bytes + len(data) <= WRITE_BEHIND_BYTES:
+                    previous = self._pending.pop((bucket, name), None)
+                    if previous is not None:
+                        self._pending_bytes -= len(previous[1])
+                    self._pending[(bucket, name)] = (int(generation), data)
+                    self._pending_bytes += len(data)
+                    return self.path(bucket, name)
+        return self._write(bucket, name, int(generation), data)
+
+    @property
+    def pending(self) -> int:
+        """Copies held in memory, not yet written."""
+        return len(self._pending)
+
+    def write_one(self) -> bool:
+        """Write the oldest pending copy; False when none is pending."""
+        with self._lock:
+            if not self._pending:
+                return False
+            (bucket, name), (generation, data) = self._pending.popitem(last=False)
         try:
-            with open(temp, "xb") as stream:
-                stream.write(_HEADER.pack(_MAGIC, int(generation)))
-                stream.write(data)
+            self._write(bucket, name, generation, data)
+        finally:
+            with self._lock:
+                self._pending_bytes -= len(data)
+        return True
+
+    def flush(self) -> None:
+        """Write every pending copy (a failed write is dropped: the cache is only a cache)."""
+        while True:
+            try:
+                if not self.write_one():
+                    return
+            except OSError:
+                continue
+
+    def _write(self, bucket: str, name: str, generation: int, data: bytes | memoryview) -> Path:
+        target = self.path(bucket, name)
+        folder = target.parent
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
+        temp = folder / f".{os.getpid()}-{next(_TEMP_NAMES)}-{random.getrandbits(32):08x}.tmp"
+        try:
+            try:
+                descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileNotFoundError:  # the folder was removed since: make it again
+                folder.mkdir(parents=True, exist_ok=True)
+                descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                _write_all(descriptor, [_HEADER.pack(_MAGIC, generation), data])
+            finally:
+                os.close(descriptor)
             os.replace(temp, target)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
         return target
+
+
+def _write_all(descriptor: int, parts: list) -> None:
+    """``os.writev`` until every byte of ``parts`` is written (one system call for a header and body)."""
+    views = [memoryview(part).cast("B") for part in parts]
+    while views:
+        written = os.writev(descriptor, views)
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if views and written:
+            views[0] = views[0][written:]

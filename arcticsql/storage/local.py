@@ -31,6 +31,14 @@ class LocalStorage(BaseStorage):
     def __repr__(self) -> str:
         return f"LocalStorage({self.base_path!r})"
 
+    #: A local file of a few hundred KB reads and unpickles in about half a millisecond, less than handing it
+    #: to a loader process costs (measured: 200 files of 480 KB, 115 ms in-process, 135 ms on two workers).
+    pool_min_file_bytes = 4 * 1024 * 1024
+
+    def worker_spec(self) -> tuple[Any, Any, dict[str, Any]]:
+        return ("local", self.base_path, self.allow_unsafe), LocalStorage, {
+            "base_path": self.base_path, "allow_unsafe": self.allow_unsafe}
+
     def _full(self, filepath: str) -> str:
         """The absolute path of a relative one; StorageError if it would leave the base folder."""
         relative = posixpath.normpath(str(filepath).replace(os.sep, "/")) if filepath else "."

@@ -80,3 +80,43 @@ def test_read_pickle_table_twice_downloads_once(gcs_store):
     assert gcs_store.downloads == 6
     assert first.equals(second)
     assert first.num_rows == 60
+
+
+def test_a_write_behind_cache_holds_copies_until_told_to_write(tmp_path, monkeypatch):
+    from arcticsql.storage import gcs_cache
+    from arcticsql.storage.gcs_cache import DownloadCache
+
+    cache = DownloadCache(tmp_path / "c", write_behind=True)
+    cache.store("b", "a.pkl", 7, b"first")
+    cache.store("b", "x.pkl", 1, b"other")
+    assert cache.pending == 2 and not cache.path("b", "a.pkl").exists()
+    with cache.open("b", "a.pkl", 7) as held:  # a lookup sees the pending copy
+        assert held.read() == b"first"
+    assert cache.open("b", "a.pkl", 8) is None
+    cache.store("b", "a.pkl", 8, b"second")  # a newer generation replaces the pending one
+    assert cache.pending == 2
+    assert cache.write_one() and cache.pending == 1
+    cache.flush()
+    assert cache.pending == 0 and not cache.write_one()
+    with cache.open("b", "a.pkl", 8) as written:
+        assert written.read() == b"second"
+    assert cache.open("b", "a.pkl", 7) is None
+    assert sorted(p.name for p in cache.path("b", "a.pkl").parent.iterdir()) == [cache.path("b", "a.pkl").name]
+
+    # past the bound, a store writes at once
+    monkeypatch.setattr(gcs_cache, "WRITE_BEHIND_BYTES", 4)
+    cache.store("b", "big.pkl", 1, b"0123456789")
+    assert cache.pending == 0 and cache.path("b", "big.pkl").exists()
+
+
+def test_a_cache_folder_removed_meanwhile_is_made_again(tmp_path):
+    import shutil
+
+    from arcticsql.storage.gcs_cache import DownloadCache
+
+    cache = DownloadCache(tmp_path / "c")
+    cache.store("b", "a.pkl", 1, b"x")
+    shutil.rmtree(tmp_path / "c")
+    cache.store("b", "a.pkl", 2, b"y")
+    with cache.open("b", "a.pkl", 2) as written:
+        assert written.read() == b"y"

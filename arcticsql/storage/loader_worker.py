@@ -1,0 +1,207 @@
+"""A pickle loader process: loads files to Arrow for the session that started it (see :mod:`.loader_pool`).
+
+Run as ``python -m arcticsql.storage.loader_worker <fd>``, where ``fd`` is its end of a socket pair. It
+imports only :mod:`arcticsql.storage` (pandas, pyarrow, the GCS client), never DuckDB or ArcticDB, and
+exits when the socket closes, so it never outlives its parent.
+
+Messages are length-prefixed pickles (:func:`send` / :func:`receive`), each a tuple:
+
+- parent → worker: ``("storage", key, factory, kwargs, threads)`` makes a store (kept by ``key``) and
+  a pool of ``threads`` threads for its loads;
+  ``("load", task, key, entry, only, allow_unsafe)`` loads one file; ``("flush", task)`` finishes deferred
+  work; ``("stop",)``.
+- worker → parent: ``("ready", pid)`` once imported; ``("ok", task, arrow_ipc, names, downloads)`` or
+  ``("error", task, error_class, message)`` per load; ``("flushed", task)``.
+
+Between requests the worker does its stores' deferred work (:meth:`~arcticsql.storage.base.BaseStorage.
+idle_work`: the GCS download cache is written behind), and finishes it before it exits.
+
+Loading is :func:`~arcticsql.storage.datasets.load_columns`, the same function an in-process load runs, so
+a file gives the same table (and the same error) either way.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import socket
+import struct
+import sys
+import threading
+import time
+from typing import Any
+
+from arcticsql.storage.base import StorageError
+
+_LENGTH = struct.Struct("<Q")
+#: Deferred work starts once no request has come for this long.
+IDLE_SECONDS = 0.05
+
+
+def send(sock: socket.socket, message: Any) -> None:
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(_LENGTH.pack(len(payload)))
+    sock.sendall(payload)
+
+
+def receive(sock: socket.socket) -> Any:
+    """The next message; EOFError once the other end has closed."""
+    (length,) = _LENGTH.unpack(_read_exactly(sock, _LENGTH.size))
+    return pickle.loads(_read_exactly(sock, length))
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytearray:
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    received = 0
+    while received < size:
+        count = sock.recv_into(view[received:])
+        if count == 0:
+            raise EOFError("the other end closed the connection")
+        received += count
+    return buffer
+
+
+def arrow_ipc(table: Any) -> bytes:
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _warm_up() -> None:
+    """Import what loading needs before reporting ready, so a ready worker answers its first file at full
+    speed (pandas' unpickling helpers and the GCS client are most of a worker's start)."""
+    import pandas  # noqa: F401
+    import pyarrow.ipc  # noqa: F401
+
+    try:
+        import google.auth.transport.urllib3  # noqa: F401
+        import google.cloud.storage  # noqa: F401
+    except ImportError:  # local stores need neither
+        pass
+
+
+def serve(sock: socket.socket) -> None:
+    """Answer requests until the socket closes. Each store's loads run on its own threads, as many as the
+    parent asked (several overlap waits on the network; at most one runs Python at a time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    storages: dict[Any, Any] = {}
+    executors: dict[Any, ThreadPoolExecutor] = {}
+    sending = threading.Lock()
+    running = threading.Semaphore(0)  # released once per finished load
+    in_flight = 0
+
+    def reply(message: tuple) -> None:
+        with sending:
+            send(sock, message)
+
+    def load(task: int, storage: Any, entry: Any, only: Any, allow_unsafe: Any) -> None:
+        try:
+            reply(_load(storage, entry, only, allow_unsafe, task))
+        except OSError:
+            pass  # the parent is gone; the main loop sees the closed socket
+        finally:
+            running.release()
+
+    def idle_work() -> bool:
+        return any(store.idle_work() for store in storages.values() if not isinstance(store, Exception))
+
+    def finish() -> None:
+        for _ in range(in_flight):
+            running.acquire()
+        for store in storages.values():
+            if not isinstance(store, Exception):
+                store.finish_deferred()
+
+    _warm_up()
+    reply(("ready", os.getpid()))
+    try:
+        last_activity = time.monotonic()
+        while True:
+            # Wait for the next request. Deferred work (cache copies to write) is done only once no load has
+            # run or arrived for IDLE_SECONDS: a read in progress asks again within milliseconds, so the
+            # writes come after the read, not in its gaps.
+            while True:
+                while running.acquire(blocking=False):
+                    in_flight -= 1
+                    last_activity = time.monotonic()
+                quiet = time.monotonic() - last_activity
+                if in_flight or quiet < IDLE_SECONDS:
+                    if select.select([sock], [], [], IDLE_SECONDS if in_flight else IDLE_SECONDS - quiet)[0]:
+                        break
+                    continue
+                if select.select([sock], [], [], 0)[0]:
+                    break
+                if not idle_work():
+                    select.select([sock], [], [], None)  # nothing deferred: sleep until a request
+                    break
+            try:
+                message = receive(sock)
+            except (EOFError, OSError):
+                return
+            last_activity = time.monotonic()
+            kind = message[0]
+            if kind == "stop":
+                return
+            if kind == "flush":
+                finish()
+                in_flight = 0
+                reply(("flushed", message[1]))
+            elif kind == "storage":
+                _, key, factory, kwargs, threads = message
+                if threads > 1:
+                    executors[key] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="arcticsql-loader")
+                try:
+                    storages[key] = factory(**kwargs)
+                except Exception as error:  # reported on each load that needs this store
+                    storages[key] = StorageError(f"the loader process cannot open the store: "
+                                                 f"{type(error).__name__}: {error}")
+            else:
+                _, task, key, entry, only, allow_unsafe = message
+                executor = executors.get(key)
+                if executor is None:  # one thread: load here, without handing the work to another thread
+                    try:
+                        reply(_load(storages.get(key), entry, only, allow_unsafe, task))
+                    except OSError:
+                        return
+                else:
+                    in_flight += 1
+                    executor.submit(load, task, storages.get(key), entry, only, allow_unsafe)
+    finally:
+        finish()
+        for executor in executors.values():
+            executor.shutdown(wait=True)
+
+
+def _load(storage: Any, entry: Any, only: Any, allow_unsafe: Any, task: int) -> tuple:
+    from arcticsql.storage.datasets import load_columns
+
+    try:
+        if storage is None or isinstance(storage, Exception):
+            raise storage or StorageError("the loader process was not given this store")
+        before = getattr(storage, "thread_downloads", 0)  # loads on other threads download too
+        loaded = load_columns(storage, entry, only, allow_unsafe)
+        return ("ok", task, arrow_ipc(loaded.table), loaded.names, getattr(storage, "thread_downloads", 0) - before)
+    except StorageError as error:
+        return ("error", task, type(error).__name__, str(error))
+    except Exception as error:
+        where = storage.location(entry.path) if hasattr(storage, "location") else entry.path
+        return ("error", task, "StorageError", f"{where}: {type(error).__name__}: {error}")
+
+
+def main(argv: list[str]) -> int:
+    sock = socket.socket(fileno=int(argv[1]))
+    try:
+        serve(sock)
+    finally:
+        sock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,78 @@
+"""Settings: defaults, the config file, environment overrides and the errors for bad values."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import arcticsql
+from arcticsql.config import ConfigError, default_loader_processes, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch, tmp_path):
+    for name in ("ARCTICSQL_CONFIG", "ARCTICSQL_URI", "LOCAL_STORAGE_PATH", "GCS_BUCKET_NAME",
+                 "ARCTICSQL_STORAGE_TYPE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./config/config.yaml here
+
+
+def test_defaults():
+    settings = load_settings()
+    assert settings.arctic_uri.startswith("lmdb://") and settings.arctic_uri.endswith("data/arctic_storage")
+    assert settings.max_workers == 4 and settings.storage_type == "local"
+    assert settings.loader_processes == default_loader_processes() == max(1, min(4, os.cpu_count() or 1))
+    assert settings.source is None
+
+
+@pytest.mark.parametrize(("value", "expected"), [("auto", default_loader_processes()), (0, 0), (3, 3), ("2", 2),
+                                                 (-1, 0)])
+def test_loader_processes(value, expected):
+    assert load_settings({"processing": {"loader_processes": value}}).loader_processes == expected
+
+
+def test_bad_numbers_are_a_config_error():
+    with pytest.raises(ConfigError, match="processing settings must be numbers"):
+        load_settings({"processing": {"loader_processes": "many"}})
+    with pytest.raises(ConfigError, match="processing settings must be numbers"):
+        load_settings({"processing": {"max_workers": "x"}})
+
+
+def test_file_and_environment(tmp_path, monkeypatch):
+    path = tmp_path / "settings.yaml"
+    path.write_text("arctic_storage_path: mem://\nstorage:\n  type: gcs\n  gcs:\n    bucket_name: from-file\n"
+                    "processing:\n  loader_processes: 0\n")
+    settings = load_settings(str(path))
+    assert (settings.arctic_uri, settings.storage_type, settings.storage["gcs"]["bucket_name"]) == \
+        ("mem://", "gcs", "from-file")
+    assert settings.loader_processes == 0 and settings.source == str(path)
+    monkeypatch.setenv("ARCTICSQL_CONFIG", str(path))
+    monkeypatch.setenv("GCS_BUCKET_NAME", "from-env")
+    monkeypatch.setenv("ARCTICSQL_URI", "lmdb:///tmp/elsewhere")
+    settings = load_settings()
+    assert settings.storage["gcs"]["bucket_name"] == "from-env" and settings.arctic_uri == "lmdb:///tmp/elsewhere"
+    assert load_settings(uri="mem://").arctic_uri == "mem://"
+
+
+def test_missing_or_broken_files(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(str(tmp_path / "nope.yaml"))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("storage: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(str(broken))
+    with pytest.raises(arcticsql.InterfaceError, match="config file not found"):
+        arcticsql.connect(config=str(tmp_path / "nope.yaml"))
+
+
+def test_importing_arcticsql_does_not_load_duckdb_or_arcticdb():
+    """A loader process imports arcticsql.storage only; the package itself must stay light."""
+    import subprocess
+    import sys
+
+    code = ("import sys, arcticsql, arcticsql.storage; "
+            "print(sorted(m for m in ('duckdb', 'arcticdb', 'sqlglot') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert arcticsql.Connection.__name__ == "Connection"  # still there, on first use
