@@ -1,21 +1,24 @@
-"""Pickle datasets: SQL over PickleDatasetSource vs the seed's loop of ``storage.load`` + ``pd.concat``.
+"""Pickle datasets: SQL over a glob vs the seed's loop of ``storage.load`` + ``pd.concat``.
 
-    python bench/bench_pickle.py [--files 200] [--rows 10000] [--repeat 3] [--workers N] [--latency-ms 20]
+    python bench/bench_pickle.py [--files 200] [--rows 10000] [--rounds 5] [--latency-ms 20]
 
 Writes FILES pickles of ROWS OHLCV rows each to a local folder and to a GCS emulator (fake-gcs-server on
 127.0.0.1), then answers ``count(*), avg(Close)`` over all of them in several ways, side by side:
 
 - loop: ``for f in storage.list_files(dir): frames.append(storage.load(dir + f))``, ``pd.concat``, then
   pandas ``len`` and ``mean`` (seed 003's usage example; on GCS without a download cache, as in the seed);
-- table: ``read_pickle_table`` then pyarrow ``count``/``mean``;
-- sql: ``duckdb`` over a registered ``PickleDatasetSource`` (listing and schema sampling included);
-- on GCS, "cold" runs start with an empty download cache and "warm" runs reuse it;
+- SQL: ``SELECT count(*), avg(Close) FROM read_pickle('<glob>')`` on an arcticsql connection (listing and
+  schema sampling included), with the default loader processes, after they have started; "threads only"
+  is the same with ``loader_processes: 0``, and "first read of a session" a single run with a new pool
+  (that read loads in-process while the pool starts);
+- on GCS, "cold" runs start with an empty download cache (the cache the previous run wrote behind is
+  flushed first, untimed; the flush is timed on its own row) and "warm" runs reuse it;
 - "gcs+Nms": the same emulator behind a proxy (another process) that delays each request by N ms, as a
   network between client and bucket would; the emulator on 127.0.0.1 has next to no latency, so there
-  the client's own CPU bounds every method.
+  the CPU of the client, the loaders and the emulator bounds every method.
 
-Workers default to each backend's own (1 local, 8 GCS). Each time is the best of REPEAT runs; the ratio
-is loop time / this time (higher is faster).
+Cases of one backend run interleaved, round by round, and each time is the median of ROUNDS rounds (half
+as many with latency); the ratio is loop time / this time (higher is faster).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import argparse
 import asyncio
 import multiprocessing
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -34,13 +38,15 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import arcticsql
+from arcticsql.config import default_loader_processes
 from arcticsql.scan.pickle_source import PickleDatasetSource
-from arcticsql.storage import GoogleCloudStorage, LocalStorage, read_pickle_table
+from arcticsql.storage import GoogleCloudStorage, LocalStorage
 from arcticsql.storage.emulator import GCSEmulator
+from arcticsql.storage.loader_pool import shared_pool, shutdown_shared_pool
 from arcticsql.storage.naming import make_path
 
 FOLDER = "index/nifty/gbm"
@@ -111,51 +117,56 @@ def loop_query(store) -> tuple[int, float]:
     return len(frame), float(frame.Close.mean())
 
 
-def table_query(store, workers: int | None) -> tuple[int, float]:
-    table = read_pickle_table(store, GLOB, max_workers=workers)
-    return table.num_rows, pc.mean(table.column("Close")).as_py()
+def connect(storage: dict, loader_processes: int | str = "auto"):
+    return arcticsql.connect(uri="mem://", config={"storage": storage,
+                                                   "processing": {"loader_processes": loader_processes}})
 
 
-_SESSION: list = []
+def sql_query(conn, glob: str) -> tuple[int, float]:
+    """The query on a long-lived arcticsql connection, as in a session: each statement lists the files and
+    samples the schema anew."""
+    ((count, mean),) = conn.cursor().execute(f"SELECT count(*), avg(Close) FROM read_pickle('{glob}')").fetchall()
+    return count, mean
 
 
-def sql_query(store, workers: int | None) -> tuple[int, float]:
-    """The query on one long-lived DuckDB connection, as in an arcticsql session; the source (file listing
-    and schema sample included) is made anew each time, as read_pickle() does per statement."""
-    if not _SESSION:
-        _SESSION.append(duckdb.connect())
-    con = _SESSION[0]
-    con.register("p", PickleDatasetSource(store, GLOB, max_workers=workers))
+def source_query(con, store, pool) -> tuple[int, float]:
+    """The same through a PickleDatasetSource on a store with its own client (the proxy's)."""
+    con.register("p", PickleDatasetSource(store, GLOB, pool=pool))
     ((count, mean),) = con.sql("SELECT count(*), avg(Close) FROM p").fetchall()
     return count, mean
 
 
-def best_of(repeat: int, run: Callable[[], tuple[int, float]], expected: tuple[int, float],
-            before: Callable[[], None] | None = None) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        if before is not None:
-            before()
-        start = time.perf_counter()
-        count, mean = run()
-        best = min(best, time.perf_counter() - start)
-        if count != expected[0] or abs(mean - expected[1]) > 1e-6 * abs(expected[1]):
-            raise SystemExit(f"wrong answer: {(count, mean)} != {expected}")
-    return best
+Case = tuple[str, Callable[[], tuple[int, float]], Callable[[], None] | None]
+
+
+def interleaved(cases: list[Case], rounds: int, expected: tuple[int, float]) -> dict[str, float]:
+    """Median seconds per case over ``rounds`` rounds, each running every case once in turn (after its
+    ``before`` step, untimed), so that all cases meet the machine in the same moods; each answer is checked."""
+    times: dict[str, list[float]] = {name: [] for name, _, _ in cases}
+    for _ in range(rounds):
+        for name, run, before in cases:
+            if before is not None:
+                before()
+            start = time.perf_counter()
+            count, mean = run()
+            times[name].append(time.perf_counter() - start)
+            if count != expected[0] or abs(mean - expected[1]) > 1e-6 * abs(expected[1]):
+                raise SystemExit(f"{name}: wrong answer {(count, mean)} != {expected}")
+    return {name: statistics.median(samples) for name, samples in times.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=None, help="threads per load (default: the backend's)")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--latency-ms", type=float, default=20.0, help="delay per request for gcs+N rows (0: skip)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench_pickle_"))
-    emulator = GCSEmulator().start()
+    emulator = GCSEmulator().start()  # sets STORAGE_EMULATOR_HOST: gs:// in SQL reaches the emulator
     proxy = None
+    connections = []
     try:
         client = emulator.client()
         bucket = f"bench-{uuid.uuid4().hex[:8]}"
@@ -163,45 +174,88 @@ def main() -> None:
         local = LocalStorage(work / "local")
         gcs_plain = GoogleCloudStorage(bucket, client=client)  # no cache: every load downloads (the seed)
         cache_dir = work / "gcs_cache"
-        gcs_cached = GoogleCloudStorage(bucket, client=client, cache_dir=cache_dir)
 
         started = time.perf_counter()
         expected = populate([local, gcs_plain], args.files, args.rows)
         size_mb = sum(entry.size for entry in local.list_recursive(GLOB)) / 1e6
-        workers = args.workers if args.workers is not None else "backend default (local 1, gcs 8)"
+        pool = shared_pool(default_loader_processes())
+        pool.start()
+        pool.wait_ready()
         print(f"{args.files} files x {args.rows:,} rows ({size_mb:.0f} MB of pickles) written to a local folder "
-              f"and the emulator in {time.perf_counter() - started:.1f} s; workers: {workers}; "
-              f"best of {args.repeat}\n")
+              f"and the emulator in {time.perf_counter() - started:.1f} s; {pool.processes} loader processes; "
+              f"median of {args.rounds} interleaved rounds\n")
+
+        def session(storage: dict, loader_processes: int | str = "auto"):
+            conn = connect(storage, loader_processes)
+            connections.append(conn)
+            return conn
+
+        local_glob = str(work / "local" / GLOB)
+        gcs_glob = f"gs://{bucket}/{GLOB}"
+        local_sql = session({"type": "local"})
+        local_threads = session({"type": "local"}, 0)
+        cached = {"type": "gcs", "gcs": {"bucket_name": bucket, "cache_dir": str(cache_dir)}}
+        gcs_cached = session(cached)
+        gcs_threads = session(cached, 0)
+        gcs_nocache = session({"type": "gcs", "gcs": {"bucket_name": bucket, "cache_dir": None}})
+        flushes: list[float] = []
 
         def clear_cache() -> None:
+            begun = time.perf_counter()
+            pool.flush()  # the copies the last run wrote behind, so that they cannot land after the clear
+            flushes.append(time.perf_counter() - begun)
             shutil.rmtree(cache_dir, ignore_errors=True)
 
-        w, r = args.workers, args.repeat
+        rounds = args.rounds
         rows: list[tuple[str, str, float]] = []
 
-        def measure(backend: str, method: str, run, before=None) -> None:
-            rows.append((backend, method, best_of(r, run, expected, before)))
+        def measure(backend: str, cases: list[Case], repeat: int = rounds) -> None:
+            for method, seconds in interleaved(cases, repeat, expected).items():
+                rows.append((backend, method, seconds))
 
-        measure("local", "loop: storage.load + pd.concat", lambda: loop_query(local))
-        measure("local", "read_pickle_table", lambda: table_query(local, w))
-        measure("local", "SQL over PickleDatasetSource", lambda: sql_query(local, w))
-        measure("gcs", "loop: storage.load + pd.concat", lambda: loop_query(gcs_plain))
-        measure("gcs", "read_pickle_table, cold cache", lambda: table_query(gcs_cached, w), clear_cache)
-        measure("gcs", "SQL over PickleDatasetSource, cold cache", lambda: sql_query(gcs_cached, w), clear_cache)
-        measure("gcs", "SQL over PickleDatasetSource, warm cache", lambda: sql_query(gcs_cached, w))
-        measure("gcs", "SQL, no cache (download each time)", lambda: sql_query(gcs_plain, w))
+        loop = "loop: storage.load + pd.concat"
+        measure("local", [
+            (loop, lambda: loop_query(local), None),
+            ("SQL read_pickle('<folder>/*.pkl')", lambda: sql_query(local_sql, local_glob), None),
+            ("SQL, threads only", lambda: sql_query(local_threads, local_glob), None),
+        ])
+        measure("gcs", [
+            (loop, lambda: loop_query(gcs_plain), None),
+            ("SQL read_pickle('gs://...'), cold cache", lambda: sql_query(gcs_cached, gcs_glob), clear_cache),
+            ("SQL, warm cache", lambda: sql_query(gcs_cached, gcs_glob), None),
+            ("SQL, no cache (download each time)", lambda: sql_query(gcs_nocache, gcs_glob), None),
+            ("SQL, cold cache, threads only", lambda: sql_query(gcs_threads, gcs_glob), clear_cache),
+        ])
+        # the cache a cold run wrote behind, timed on its own
+        clear_cache()
+        sql_query(gcs_cached, gcs_glob)
+        flushes.clear()
+        clear_cache()
+        rows.insert(next(i for i, row in enumerate(rows) if row[1] == "SQL, warm cache"),
+                    ("gcs", "  (then writing the cache behind it)", flushes[-1]))
+        # a new session's first read: it loads in-process while the loader processes start
+        shutdown_shared_pool()
+        first = session(cached)
+        measure("gcs", [("SQL, cold, first read of a session", lambda: sql_query(first, gcs_glob), None)], 1)
+        pool = shared_pool(default_loader_processes())
+        pool.start()
+        pool.wait_ready()
         if args.latency_ms > 0:
             proxy, proxy_url = start_latency_proxy(emulator.url, args.latency_ms)
             far = emulator.client_for(proxy_url)
             far_plain = GoogleCloudStorage(bucket, client=far)
             far_cached = GoogleCloudStorage(bucket, client=far, cache_dir=cache_dir)
-            name = f"gcs+{args.latency_ms:g}ms"
-            measure(name, "loop: storage.load + pd.concat", lambda: loop_query(far_plain))
-            measure(name, "SQL over PickleDatasetSource, cold cache", lambda: sql_query(far_cached, w), clear_cache)
-            measure(name, "SQL over PickleDatasetSource, warm cache", lambda: sql_query(far_cached, w))
-    finally:
-        for con in _SESSION:
+            con = duckdb.connect()
+            measure(f"gcs+{args.latency_ms:g}ms", [
+                (loop, lambda: loop_query(far_plain), None),
+                ("SQL, cold cache", lambda: source_query(con, far_cached, pool), clear_cache),
+                ("SQL, warm cache", lambda: source_query(con, far_cached, pool), None),
+            ], max(1, rounds // 2))
             con.close()
+    finally:
+        for conn in connections:
+            conn.close()
+        shutdown_shared_pool()
         if proxy is not None:
             proxy.terminate()
         emulator.stop()
@@ -210,7 +264,8 @@ def main() -> None:
     baseline = {backend: seconds for backend, method, seconds in rows if method.startswith("loop")}
     print(f"{'backend':8} {'method':44} {'seconds':>8} {'vs loop':>8}")
     for backend, method, seconds in rows:
-        print(f"{backend:8} {method:44} {seconds:8.3f} {baseline[backend] / seconds:7.2f}x")
+        ratio = f"{baseline[backend] / seconds:7.2f}x" if not method.startswith("  ") else ""
+        print(f"{backend:8} {method:44} {seconds:8.3f} {ratio:>8}")
 
 
 if __name__ == "__main__":
