@@ -60,9 +60,9 @@ class BaseStorage(ABC):
     default_workers = 1
     #: Loads of this store a loader process runs at once (the same reasoning, per process).
     loader_threads = 1
-    #: Reads whose files average fewer bytes load in this process: a file handed to a loader process costs
-    #: a few hundred microseconds of messaging, which only pays when loading it costs more.
-    pool_min_file_bytes = 0
+    #: Files per request to a loader process: several when each loads fast (the messaging is shared),
+    #: one when loads wait on the network (they run on the worker's threads at once).
+    loader_group = 1
 
     def __init__(self, *, allow_unsafe: bool = False) -> None:
         self.allow_unsafe = allow_unsafe

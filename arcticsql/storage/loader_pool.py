@@ -6,11 +6,12 @@ unpickles it with the same restricted unpickler, converts the requested columns 
 back as Arrow IPC, so a read moves only the columns a query needs.
 
 Policy (:func:`load_files`): a read of at least :data:`MIN_FILES` files from a store that can describe
-itself to another process (:meth:`~arcticsql.storage.base.BaseStorage.worker_spec`), whose files are not
-too small to be worth the messaging (``pool_min_file_bytes``: GCS any, local 4 MiB), starts the pool; a
-read runs on the pool once a worker has started (about a second: a worker imports pandas, pyarrow and the
-GCS client), and in this process, with threads, until then. So the first large read of a session loads
-in-process while the workers start, and later reads use them.
+itself to another process (:meth:`~arcticsql.storage.base.BaseStorage.worker_spec`) runs on the pool once
+a worker is ready, and in this process, with threads, until then. A request carries one file of a store
+whose loads wait on the network (GCS: the worker's threads overlap them) and a few of a store whose loads
+are quick (local: the messaging is shared by several files). The first such read of a session loads
+in-process and starts the pool when it is done, so that the workers (about a second each: they import
+pandas, pyarrow and the GCS client) do not compete with it for the cores; later reads use them.
 
 Failures: a load's error comes back as the same :class:`~arcticsql.storage.base.StorageError` (or
 ``UnsafePickleError``) an in-process load raises. A worker that exits or breaks its connection fails its
@@ -126,9 +127,9 @@ class _Worker:
         return task
 
     def load(self, key: Any, factory: Callable[..., BaseStorage], kwargs: dict[str, Any], threads: int,
-             entry: FileEntry, only: tuple[str, ...] | None, allow_unsafe: bool | None) -> int:
-        """Send one load; :meth:`answer` waits for it."""
-        return self._request(lambda task: ("load", task, key, entry, only, allow_unsafe),
+             entries: list[FileEntry], only: tuple[str, ...] | None, allow_unsafe: bool | None) -> int:
+        """Send one load of a few files; :meth:`answer` waits for it."""
+        return self._request(lambda task: ("load", task, key, entries, only, allow_unsafe),
                              ("storage", key, factory, kwargs, threads))
 
     def flush(self) -> int:
@@ -166,12 +167,17 @@ class _Worker:
             self._waiting.discard(task)
             self._answers.pop(task, None)
 
-    def close(self, timeout: float = 2.0) -> None:
-        try:
-            with self._sending:
-                send(self.sock, ("stop",))
-        except OSError:
-            pass
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the worker: a ready one finishes its deferred work first (up to ``timeout``); one still
+        starting has done nothing and is stopped at once."""
+        if self.ready.is_set() and self.alive:
+            try:
+                with self._sending:
+                    send(self.sock, ("stop",))
+            except OSError:
+                pass
+        else:
+            self.process.kill()
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -243,47 +249,53 @@ class LoaderPool:
         key, factory, kwargs = spec
         threads = max(1, min(MAX_THREADS, storage.loader_threads))
 
-        def submit(entry: FileEntry) -> tuple[FileEntry, _Worker | None, int]:
+        def submit(group: list[FileEntry]) -> tuple[list[FileEntry], _Worker | None, int]:
             workers = self.ready_workers()
             if not workers:
-                return entry, None, -1
+                return group, None, -1
             worker = min(workers, key=lambda candidate: candidate.in_flight)
             try:
-                return entry, worker, worker.load(key, factory, kwargs, threads, entry, only, allow_unsafe)
+                return group, worker, worker.load(key, factory, kwargs, threads, group, only, allow_unsafe)
             except WorkerLost:
-                return entry, None, -1
+                return group, None, -1
 
-        source = iter(entries)
-        pending: deque[tuple[FileEntry, _Worker | None, int]] = deque()
+        size = max(1, storage.loader_group)
+        groups = iter([list(entries[start:start + size]) for start in range(0, len(entries), size)])
+        pending: deque[tuple[list[FileEntry], _Worker | None, int]] = deque()
         try:
             # each worker gets a few more loads than it runs at once, so that it never waits for the next one
-            for entry in itertools.islice(source, (threads + _QUEUED) * max(1, len(self.ready_workers()))):
-                pending.append(submit(entry))
+            for group in itertools.islice(groups, (threads + _QUEUED) * max(1, len(self.ready_workers()))):
+                pending.append(submit(group))
             while pending:
-                entry, worker, task = pending[0]
-                message = None
+                group, worker, task = pending[0]
+                answer = None
                 if worker is not None:
                     try:
-                        message = worker.answer(task)
+                        answer = worker.answer(task)
                     except WorkerLost:
                         pass
                 pending.popleft()
-                for following in itertools.islice(source, 1):
+                for following in itertools.islice(groups, 1):
                     pending.append(submit(following))
-                yield _answer(storage, message) if message is not None else load_columns(storage, entry, only,
-                                                                                           allow_unsafe)
+                if answer is None:  # no worker, or it was lost: load the files here
+                    for entry in group:
+                        yield load_columns(storage, entry, only, allow_unsafe)
+                    continue
+                for result in answer[2]:
+                    yield _decoded(storage, result)
         finally:  # stopped early: the answers still to come are dropped
             for _, worker, task in pending:
                 if worker is not None:
                     worker.forget(task)
 
 
-def _answer(storage: BaseStorage, message: tuple) -> LoadedFile:
-    if message[0] == "ok":
-        _, _, ipc, names, downloads = message
+def _decoded(storage: BaseStorage, result: tuple) -> LoadedFile:
+    """One file's result from a worker, or the error it had, raised."""
+    if result[0] == "ok":
+        _, ipc, names, downloads = result
         storage.record_remote_load(downloads)
         return LoadedFile(pa.ipc.open_stream(ipc).read_all(), tuple(names))
-    _, _, kind, text = message
+    _, kind, text = result
     if kind == "UnsafePickleError":
         from arcticsql.storage.safe_pickle import UnsafePickleError
 
@@ -316,10 +328,8 @@ def shutdown_shared_pool() -> None:
 
 
 def worth_a_pool(storage: BaseStorage, entries: Sequence[FileEntry]) -> bool:
-    """Whether a read of ``entries`` goes to loader processes: enough files, of a store a worker can open,
-    not too small to be worth the messaging."""
-    return (len(entries) >= MIN_FILES and storage.worker_spec() is not None
-            and sum(entry.size for entry in entries) >= storage.pool_min_file_bytes * len(entries))
+    """Whether a read of ``entries`` goes to loader processes: enough files, of a store a worker can open."""
+    return len(entries) >= MIN_FILES and storage.worker_spec() is not None
 
 
 def load_files(storage: BaseStorage, entries: Sequence[FileEntry], only: Sequence[str] | None = None, *,
@@ -328,9 +338,19 @@ def load_files(storage: BaseStorage, entries: Sequence[FileEntry], only: Sequenc
     """Each entry's :class:`~arcticsql.storage.datasets.LoadedFile`, in order: on ``pool`` when the read is
     large enough and a worker is up (see the module docstring), else with ``max_workers`` threads here."""
     columns = None if only is None else tuple(only)
-    if pool is not None and worth_a_pool(storage, entries):
-        pool.start()
-        if pool.ready_workers():
-            return pool.load_files(storage, entries, columns, allow_unsafe)
-    return ordered_map(lambda entry: load_columns(storage, entry, columns, allow_unsafe), entries,
+    here = ordered_map(lambda entry: load_columns(storage, entry, columns, allow_unsafe), entries,
                        storage.workers(max_workers))
+    if pool is None or not worth_a_pool(storage, entries):
+        return here
+    if pool.ready_workers():
+        return pool.load_files(storage, entries, columns, allow_unsafe)
+    return _then_start(here, pool)
+
+
+def _then_start(loaded: Iterator[LoadedFile], pool: LoaderPool) -> Iterator[LoadedFile]:
+    """``loaded``, then start the pool: its workers import while nothing else needs the cores (a one-shot
+    command exits before they are ready, and they are stopped at once), and are ready for the next read."""
+    try:
+        yield from loaded
+    finally:
+        pool.start()

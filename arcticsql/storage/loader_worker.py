@@ -8,10 +8,11 @@ Messages are length-prefixed pickles (:func:`send` / :func:`receive`), each a tu
 
 - parent → worker: ``("storage", key, factory, kwargs, threads)`` makes a store (kept by ``key``) and
   a pool of ``threads`` threads for its loads;
-  ``("load", task, key, entry, only, allow_unsafe)`` loads one file; ``("flush", task)`` finishes deferred
-  work; ``("stop",)``.
-- worker → parent: ``("ready", pid)`` once imported; ``("ok", task, arrow_ipc, names, downloads)`` or
-  ``("error", task, error_class, message)`` per load; ``("flushed", task)``.
+  ``("load", task, key, entries, only, allow_unsafe)`` loads a few files; ``("flush", task)`` finishes
+  deferred work; ``("stop",)``.
+- worker → parent: ``("ready", pid)`` once imported; ``("loaded", task, results)`` per load request, one
+  result per file in order, ``("ok", arrow_ipc, names, downloads)`` or ``("error", error_class, message)``
+  (the files after an error are not loaded); ``("flushed", task)``.
 
 Between requests the worker does its stores' deferred work (:meth:`~arcticsql.storage.base.BaseStorage.
 idle_work`: the GCS download cache is written behind), and finishes it before it exits.
@@ -100,9 +101,9 @@ def serve(sock: socket.socket) -> None:
         with sending:
             send(sock, message)
 
-    def load(task: int, storage: Any, entry: Any, only: Any, allow_unsafe: Any) -> None:
+    def load(task: int, storage: Any, entries: list, only: Any, allow_unsafe: Any) -> None:
         try:
-            reply(_load(storage, entry, only, allow_unsafe, task))
+            reply(("loaded", task, _load_all(storage, entries, only, allow_unsafe)))
         except OSError:
             pass  # the parent is gone; the main loop sees the closed socket
         finally:
@@ -162,23 +163,33 @@ def serve(sock: socket.socket) -> None:
                     storages[key] = StorageError(f"the loader process cannot open the store: "
                                                  f"{type(error).__name__}: {error}")
             else:
-                _, task, key, entry, only, allow_unsafe = message
+                _, task, key, entries, only, allow_unsafe = message
                 executor = executors.get(key)
                 if executor is None:  # one thread: load here, without handing the work to another thread
                     try:
-                        reply(_load(storages.get(key), entry, only, allow_unsafe, task))
+                        reply(("loaded", task, _load_all(storages.get(key), entries, only, allow_unsafe)))
                     except OSError:
                         return
                 else:
                     in_flight += 1
-                    executor.submit(load, task, storages.get(key), entry, only, allow_unsafe)
+                    executor.submit(load, task, storages.get(key), entries, only, allow_unsafe)
     finally:
         finish()
         for executor in executors.values():
             executor.shutdown(wait=True)
 
 
-def _load(storage: Any, entry: Any, only: Any, allow_unsafe: Any, task: int) -> tuple:
+def _load_all(storage: Any, entries: list, only: Any, allow_unsafe: Any) -> list[tuple]:
+    """One result per file, in order, up to and including the first that fails."""
+    results = []
+    for entry in entries:
+        results.append(_load(storage, entry, only, allow_unsafe))
+        if results[-1][0] == "error":
+            break
+    return results
+
+
+def _load(storage: Any, entry: Any, only: Any, allow_unsafe: Any) -> tuple:
     from arcticsql.storage.datasets import load_columns
 
     try:
@@ -186,12 +197,12 @@ def _load(storage: Any, entry: Any, only: Any, allow_unsafe: Any, task: int) -> 
             raise storage or StorageError("the loader process was not given this store")
         before = getattr(storage, "thread_downloads", 0)  # loads on other threads download too
         loaded = load_columns(storage, entry, only, allow_unsafe)
-        return ("ok", task, arrow_ipc(loaded.table), loaded.names, getattr(storage, "thread_downloads", 0) - before)
+        return ("ok", arrow_ipc(loaded.table), loaded.names, getattr(storage, "thread_downloads", 0) - before)
     except StorageError as error:
-        return ("error", task, type(error).__name__, str(error))
+        return ("error", type(error).__name__, str(error))
     except Exception as error:
         where = storage.location(entry.path) if hasattr(storage, "location") else entry.path
-        return ("error", task, "StorageError", f"{where}: {type(error).__name__}: {error}")
+        return ("error", "StorageError", f"{where}: {type(error).__name__}: {error}")
 
 
 def main(argv: list[str]) -> int:

@@ -45,9 +45,7 @@ def _fill(store, files: int = FILES, rows: int = 40) -> list:
 
 @pytest.fixture
 def local(tmp_path):
-    store = LocalStorage(tmp_path / "pickles")
-    store.pool_min_file_bytes = 0  # these small files would otherwise load in-process
-    return store
+    return LocalStorage(tmp_path / "pickles")
 
 
 @pytest.fixture
@@ -167,16 +165,25 @@ def test_two_reads_at_once_share_the_pool(pool, local):
     assert results == [expected, expected]
 
 
-def test_which_reads_go_to_the_pool(tmp_path, local, gcs):
-    small = LocalStorage(tmp_path / "small")  # default: small local files load in-process
-    entries = _fill(small)
-    assert not worth_a_pool(small, entries)
-    assert worth_a_pool(local, _fill(local))
-    assert worth_a_pool(gcs, _fill(gcs))
-    assert not worth_a_pool(gcs, gcs.list_recursive("index/**/*.pkl")[: MIN_FILES - 1])
-    # without a pool, or before a worker is up, the same files load here, in order
+def test_which_reads_go_to_the_pool(local, gcs):
+    entries = _fill(local)
+    assert worth_a_pool(local, entries) and worth_a_pool(gcs, _fill(gcs))
+    assert not worth_a_pool(local, entries[: MIN_FILES - 1])
+    # without a pool the same files load here, in order
     assert _tables(load_files(local, entries, ("Close",), pool=None)) == \
-        [load_columns(small, entry, ("Close",)).table for entry in entries]
+        [load_columns(local, entry, ("Close",)).table for entry in entries]
+
+
+def test_a_read_spanning_several_requests_keeps_file_order_and_errors(pool, local):
+    entries = _fill(local, files=3 * local.loader_group + 5)
+    assert _tables(pool.load_files(local, entries, ("Close",))) == \
+        [load_columns(local, entry, ("Close",)).table for entry in entries]
+    local.save({"not": "a frame"}, entries[local.loader_group + 2].path)  # inside the second request
+    loaded = pool.load_files(local, local.list_recursive("index/**/*.pkl"), ("Close",))
+    good = [next(loaded) for _ in range(local.loader_group + 2)]
+    assert len(good) == local.loader_group + 2
+    with pytest.raises(StorageError, match=rf"_{local.loader_group + 2:06d}_path\.pkl holds a builtins\.dict"):
+        next(loaded)
 
 
 def test_a_store_whose_client_cannot_travel_loads_in_process(gcs_client, bucket_name):
@@ -252,3 +259,25 @@ def test_pool_results_equal_pandas(pool, local):
     frame = first.table.to_pandas().set_index("index")
     frame.index.name = None
     pd.testing.assert_frame_equal(frame, ohlc_frame(rows=7, seed=0), check_freq=False)
+
+
+def test_closing_a_pool_still_starting_does_not_wait_for_it():
+    pool = LoaderPool(2)
+    pool.start()
+    processes = [worker.process for worker in pool._workers]
+    begun = time.monotonic()
+    pool.close()
+    assert time.monotonic() - begun < 2.0
+    assert all(process.poll() is not None for process in processes)
+
+
+def test_the_first_large_read_loads_here_and_then_starts_the_pool(local):
+    pool = LoaderPool(1)
+    try:
+        entries = _fill(local)
+        loaded = load_files(local, entries, ("Close",), pool=pool)
+        assert pool._workers == []  # nothing competes with this read for the cores
+        assert _tables(loaded) == [load_columns(local, entry, ("Close",)).table for entry in entries]
+        assert len(pool._workers) == 1 and pool.wait_ready(60)
+    finally:
+        pool.close()
