@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import logging
 import os
 import socket
 import subprocess
@@ -50,6 +51,7 @@ MAX_THREADS = 8
 _QUEUED = 2
 _TASKS = itertools.count()
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+_log = logging.getLogger(__name__)
 
 
 class WorkerLost(Exception):
@@ -76,6 +78,7 @@ class _Worker:
         self.sock = parent
         self.ready = threading.Event()
         self.alive = True
+        self.closing = False
         self._state = threading.Condition()  # answers, in-flight count and liveness
         self._sending = threading.Lock()
         self._receiving = threading.Lock()
@@ -92,7 +95,7 @@ class _Worker:
         """Read the worker's first message (nothing is sent to it before): ``ready``, or its death."""
         with self._receiving:
             try:
-                message = receive(self.sock)
+                message = receive(self.sock, plain=True)
             except Exception:
                 message = None
             if message is not None and message[0] == "ready":
@@ -107,6 +110,9 @@ class _Worker:
             self.alive = False
             self._state.notify_all()
         self.sock.close()
+        if not self.closing:
+            _log.warning("arcticsql loader process %s stopped (exit code %s); its files load in this process",
+                         self.process.pid, self.process.poll())
 
     def _request(self, message_for: Callable[[int], tuple], store: tuple | None = None) -> int:
         """Send ``message_for(task)`` (after the store's description, the first time it is used)."""
@@ -150,7 +156,7 @@ class _Worker:
                     self._state.wait()  # another thread is reading: it files what it reads and wakes us
                     continue
             try:
-                message = receive(self.sock)
+                message = receive(self.sock, plain=True)
             except Exception:  # EOF, a broken socket, an unreadable message: the worker is gone
                 self._receiving.release()
                 self._lost()
@@ -170,6 +176,7 @@ class _Worker:
     def close(self, timeout: float = 5.0) -> None:
         """Stop the worker: a ready one finishes its deferred work first (up to ``timeout``); one still
         starting has done nothing and is stopped at once."""
+        self.closing = True
         if self.ready.is_set() and self.alive:
             try:
                 with self._sending:
@@ -195,6 +202,7 @@ class LoaderPool:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._closed = False
+        self._broken = False
 
     def __repr__(self) -> str:
         return f"LoaderPool(processes={self.processes}, ready={len(self.ready_workers())})"
@@ -205,8 +213,13 @@ class LoaderPool:
             if self._closed:
                 return
             self._workers = [worker for worker in self._workers if worker.alive]
-            while len(self._workers) < self.processes:
-                self._workers.append(_Worker())
+            while len(self._workers) < self.processes and not self._broken:
+                try:
+                    self._workers.append(_Worker())
+                except Exception as error:  # no subprocesses here (a sandbox, no pass_fds): load in-process
+                    _log.warning("arcticsql cannot start loader processes (%s: %s); pickle files load in "
+                                 "this process", type(error).__name__, error)
+                    self._broken = True
             if not getattr(self, "_registered", False):
                 atexit.register(self.close)
                 self._registered = True

@@ -23,6 +23,7 @@ a file gives the same table (and the same error) either way.
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import select
@@ -50,10 +51,22 @@ def send(sock: socket.socket, message: Any) -> None:
     sock.sendall(payload)
 
 
-def receive(sock: socket.socket) -> Any:
-    """The next message; EOFError once the other end has closed."""
+def receive(sock: socket.socket, *, plain: bool = False) -> Any:
+    """The next message; EOFError once the other end has closed.
+
+    ``plain``: the message may hold only tuples, lists, strings, bytes and numbers (any class it names is
+    refused), as a worker's answers do: so the parent never runs code a worker's message names, even a
+    worker that loaded a file with ``allow_unsafe_pickle``."""
     (length,) = _LENGTH.unpack(_read_exactly(sock, _LENGTH.size))
-    return pickle.loads(_read_exactly(sock, length))
+    payload = _read_exactly(sock, length)
+    if plain:
+        return _PlainUnpickler(io.BytesIO(payload)).load()
+    return pickle.loads(payload)
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"a loader process's answer named {module}.{name}")
 
 
 def _read_exactly(sock: socket.socket, size: int) -> bytearray:

@@ -281,3 +281,42 @@ def test_the_first_large_read_loads_here_and_then_starts_the_pool(local):
         assert len(pool._workers) == 1 and pool.wait_ready(60)
     finally:
         pool.close()
+
+
+def test_a_workers_answer_may_not_name_a_class():
+    import pickle
+    import socket
+
+    from arcticsql.storage.loader_worker import receive, send
+
+    left, right = socket.socketpair()
+    with left, right:
+        send(left, ("loaded", 1, [("ok", b"\x00", ("Close",), 0)]))
+        assert receive(right, plain=True) == ("loaded", 1, [("ok", b"\x00", ("Close",), 0)])
+        send(left, ("loaded", 2, [Exploit("/tmp/never")]))
+        with pytest.raises(pickle.UnpicklingError, match="named posix.system|named os.system"):
+            receive(right, plain=True)
+
+
+def test_without_subprocesses_reads_load_in_process(local, monkeypatch, caplog):
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    pool = LoaderPool(2)
+    entries = _fill(local)
+    assert _tables(load_files(local, entries, ("Close",), pool=pool)) == \
+        [load_columns(local, entry, ("Close",)).table for entry in entries]
+    assert pool.ready_workers() == [] and "cannot start loader processes" in caplog.text
+    assert _tables(load_files(local, entries, ("Close",), pool=pool))  # and keeps working
+    pool.close()
+
+
+def test_a_lost_worker_is_logged(local, caplog):
+    pool = LoaderPool(1)
+    try:
+        pool.start()
+        assert pool.wait_ready(60)
+        pool._workers[0].process.kill()
+        entries = _fill(local)
+        assert len(list(pool.load_files(local, entries, ("Close",)))) == FILES
+        assert "loader process" in caplog.text and "its files load in this process" in caplog.text
+    finally:
+        pool.close()
