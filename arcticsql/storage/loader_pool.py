@@ -26,6 +26,7 @@ import atexit
 import itertools
 import logging
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -167,6 +168,26 @@ class _Worker:
                     self._answers[message[1]] = message
                 self._state.notify_all()
 
+    def drain(self) -> None:
+        """File the answers that have arrived, without waiting: a worker whose answer sits unread blocks
+        once the socket's buffer is full, and cannot start its next load until the answer is taken."""
+        if not self.alive or not self._receiving.acquire(blocking=False):
+            return
+        lost = False
+        try:
+            while self.alive and select.select([self.sock], [], [], 0)[0]:
+                message = receive(self.sock, plain=True)
+                with self._state:
+                    if message[1] in self._waiting:
+                        self._answers[message[1]] = message
+                    self._state.notify_all()
+        except Exception:  # EOF, a broken or closed socket, an unreadable message: the worker is gone
+            lost = True
+        finally:
+            self._receiving.release()
+        if lost:
+            self._lost()
+
     def forget(self, task: int) -> None:
         """Drop the answer to ``task`` when it comes (its read stopped early)."""
         with self._state:
@@ -290,6 +311,8 @@ class LoaderPool:
                 pending.popleft()
                 for following in itertools.islice(groups, 1):
                     pending.append(submit(following))
+                for other in self.ready_workers():
+                    other.drain()
                 if answer is None:  # no worker, or it was lost: load the files here
                     for entry in group:
                         yield load_columns(storage, entry, only, allow_unsafe)
