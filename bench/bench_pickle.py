@@ -1,6 +1,6 @@
 """Pickle datasets: SQL over a glob vs the seed's loop of ``storage.load`` + ``pd.concat``.
 
-    python bench/bench_pickle.py [--files 200] [--rows 10000] [--rounds 5] [--latency-ms 20]
+    python bench/bench_pickle.py [--files 200] [--rows 10000] [--rounds 7] [--latency-ms 20]
 
 Writes FILES pickles of ROWS OHLCV rows each to a local folder and to a GCS emulator (fake-gcs-server on
 127.0.0.1), then answers ``count(*), avg(Close)`` over all of them in several ways, side by side:
@@ -17,8 +17,8 @@ Writes FILES pickles of ROWS OHLCV rows each to a local folder and to a GCS emul
   network between client and bucket would; the emulator on 127.0.0.1 has next to no latency, so there
   the CPU of the client, the loaders and the emulator bounds every method.
 
-Cases of one backend run interleaved, round by round, and each time is the median of ROUNDS rounds (half
-as many with latency); the ratio is loop time / this time (higher is faster).
+Cases of one backend run interleaved, round by round, after one untimed round, and each time is the median
+of ROUNDS rounds (half as many with latency); the ratio is loop time / this time (higher is faster).
 """
 
 from __future__ import annotations
@@ -139,17 +139,19 @@ def source_query(con, store, pool) -> tuple[int, float]:
 Case = tuple[str, Callable[[], tuple[int, float]], Callable[[], None] | None]
 
 
-def interleaved(cases: list[Case], rounds: int, expected: tuple[int, float]) -> dict[str, float]:
-    """Median seconds per case over ``rounds`` rounds, each running every case once in turn (after its
-    ``before`` step, untimed), so that all cases meet the machine in the same moods; each answer is checked."""
+def interleaved(cases: list[Case], rounds: int, expected: tuple[int, float], warmup: int = 1) -> dict[str, float]:
+    """Median seconds per case over ``rounds`` rounds (after ``warmup`` untimed ones), each running every
+    case once in turn (after its ``before`` step, untimed), so that all cases meet the machine in the same
+    moods; each answer is checked."""
     times: dict[str, list[float]] = {name: [] for name, _, _ in cases}
-    for _ in range(rounds):
+    for round_number in range(warmup + rounds):
         for name, run, before in cases:
             if before is not None:
                 before()
             start = time.perf_counter()
             count, mean = run()
-            times[name].append(time.perf_counter() - start)
+            if round_number >= warmup:
+                times[name].append(time.perf_counter() - start)
             if count != expected[0] or abs(mean - expected[1]) > 1e-6 * abs(expected[1]):
                 raise SystemExit(f"{name}: wrong answer {(count, mean)} != {expected}")
     return {name: statistics.median(samples) for name, samples in times.items()}
@@ -159,7 +161,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--latency-ms", type=float, default=20.0, help="delay per request for gcs+N rows (0: skip)")
     args = parser.parse_args()
 
@@ -236,7 +238,9 @@ def main() -> None:
         # a new session's first read: it loads in-process while the loader processes start
         shutdown_shared_pool()
         first = session(cached)
-        measure("gcs", [("SQL, cold, first read of a session", lambda: sql_query(first, gcs_glob), None)], 1)
+        interleaved_first = interleaved([("SQL, cold, first read of a session", lambda: sql_query(first, gcs_glob),
+                                          None)], 1, expected, warmup=0)
+        rows.extend(("gcs", method, seconds) for method, seconds in interleaved_first.items())
         pool = shared_pool(default_loader_processes())
         pool.start()
         pool.wait_ready()

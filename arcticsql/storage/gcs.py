@@ -61,7 +61,7 @@ class GoogleCloudStorage(BaseStorage):
     """
 
     default_workers = 8  # loads wait on the network
-    loader_threads = 4  # per loader process: several processes already run the Python in parallel
+    loader_threads = 8  # at most, per loader process: a worker runs as many at once as gain from it
 
     def __init__(self, bucket_name: str | None = None, *, client: Any = None,
                  cache_dir: str | os.PathLike | None = None, allow_unsafe: bool = False,
@@ -129,6 +129,11 @@ class GoogleCloudStorage(BaseStorage):
         with self._stats_lock:
             self._downloads += 1
         self._this_thread.downloads = getattr(self._this_thread, "downloads", 0) + 1
+
+    @property
+    def thread_waited(self) -> float:
+        """Seconds the calling thread's multi-file downloads waited for their answers to begin."""
+        return self._fetcher.thread_waited if self._fetcher is not None else 0.0
 
     @property
     def thread_downloads(self) -> int:

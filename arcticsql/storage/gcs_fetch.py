@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import os
 import random
+import threading
 import time
 from typing import Any
 from urllib.parse import quote
@@ -67,6 +68,12 @@ class MediaFetcher:
         proxy = _proxy_for(endpoint)
         pool = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
         self._http = AuthorizedHttp(_credentials(client), http=pool)
+        self._waited = threading.local()
+
+    @property
+    def thread_waited(self) -> float:
+        """Seconds the calling thread has waited for answers to begin (time to first byte), in all."""
+        return getattr(self._waited, "seconds", 0.0)
 
     def url(self, name: str, generation: int | None) -> str:
         pinned = f"&generation={int(generation)}" if generation else ""
@@ -77,19 +84,25 @@ class MediaFetcher:
         url = self.url(name, generation)
         where = f"gs://{self.bucket_name}/{name}"
         for attempt in range(_ATTEMPTS):
+            began = time.perf_counter()
             try:
-                response = self._http.request("GET", url)
+                response = self._http.request("GET", url, preload_content=False)
+                # until the answer begins: what a loader process weighs against its CPU time (loader_worker.Lane)
+                self._waited.seconds = getattr(self._waited, "seconds", 0.0) + time.perf_counter() - began
+                try:
+                    data = response.data
+                finally:
+                    response.release_conn()
             except Exception as error:  # urllib3 already retried the connection
                 raise StorageError(f"cannot download {where}: {type(error).__name__}: {error}") from error
             status = response.status
             if status == 200:
-                data = response.data
                 _verify(response.headers, data, where)
                 return data
             if status == 404:
                 raise ObjectGone(name)
             if status not in RETRIED_STATUSES or attempt == _ATTEMPTS - 1:
-                raise StorageError(f"cannot download {where}: HTTP {status}: {_message(response.data)}")
+                raise StorageError(f"cannot download {where}: HTTP {status}: {_message(data)}")
             delay = min(_MAX_BACKOFF, _FIRST_BACKOFF * 2 ** attempt)
             time.sleep(delay * random.uniform(0.5, 1.0))
         raise AssertionError("unreachable")

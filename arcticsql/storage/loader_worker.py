@@ -32,11 +32,15 @@ import struct
 import sys
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from arcticsql.storage.base import StorageError
 
 _LENGTH = struct.Struct("<Q")
+#: Loads a lane watches before it changes how many run at once.
+LANE_SAMPLE = 8
 #: Deferred work starts once no request has come for this long.
 IDLE_SECONDS = 0.05
 #: Freed memory a worker keeps for the next read (see :func:`_keep_freed_memory`) ...
@@ -129,10 +133,8 @@ def _warm_up() -> None:
 def serve(sock: socket.socket) -> None:
     """Answer requests until the socket closes. Each store's loads run on its own threads, as many as the
     parent asked (several overlap waits on the network; at most one runs Python at a time)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     storages: dict[Any, Any] = {}
-    executors: dict[Any, ThreadPoolExecutor] = {}
+    lanes: dict[Any, Lane] = {}
     sending = threading.Lock()
     running = threading.Semaphore(0)  # released once per finished load
     in_flight = 0
@@ -199,28 +201,104 @@ def serve(sock: socket.socket) -> None:
                 reply(("flushed", message[1]))
             elif kind == "storage":
                 _, key, factory, kwargs, threads = message
-                if threads > 1:
-                    executors[key] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="arcticsql-loader")
                 try:
                     storages[key] = factory(**kwargs)
                 except Exception as error:  # reported on each load that needs this store
                     storages[key] = StorageError(f"the loader process cannot open the store: "
                                                  f"{type(error).__name__}: {error}")
+                if threads > 1:
+                    store = storages[key]
+                    lanes[key] = Lane(threads, lambda store=store: getattr(store, "thread_waited", 0.0))
             else:
                 _, task, key, entries, only, allow_unsafe = message
-                executor = executors.get(key)
-                if executor is None:  # one thread: load here, without handing the work to another thread
+                lane = lanes.get(key)
+                if lane is None:  # one thread: load here, without handing the work to another thread
                     try:
                         reply(("loaded", task, _load_all(storages.get(key), entries, only, allow_unsafe)))
                     except OSError:
                         return
                 else:
                     in_flight += 1
-                    executor.submit(load, task, storages.get(key), entries, only, allow_unsafe)
+                    lane.add(lambda task=task, store=storages.get(key), entries=entries, only=only,
+                             unsafe=allow_unsafe: load(task, store, entries, only, unsafe))
     finally:
         finish()
-        for executor in executors.values():
-            executor.shutdown(wait=True)
+        for lane in lanes.values():
+            lane.close()
+
+
+class Lane:
+    """The loads of one store in a worker: on up to ``most`` threads, as many at once as gain from it.
+
+    Loads that wait on the network (a real bucket answers in tens of milliseconds) overlap those waits;
+    loads bound by CPU only take turns at the GIL, and contend the more of them run. So the lane watches
+    each batch of :data:`LANE_SAMPLE` loads, weighing the time they waited for answers to begin
+    (``waited()``, this thread's running total) against their CPU time: when the waiting is more than
+    ``GROW_AT`` times the work, it runs twice as many at once; under ``SHRINK_AT`` times, half as many.
+    It starts at two. (Wall time would not do: on a busy machine a load waits for a core and for the GIL.)
+    """
+
+    GROW_AT = 3.0
+    SHRINK_AT = 0.5
+
+    def __init__(self, most: int, waited: Callable[[], float] = lambda: 0.0) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.most = max(1, most)
+        self.limit = min(2, self.most)
+        self._queue: deque[Callable[[], None]] = deque()
+        self._running = 0
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=self.most, thread_name_prefix="arcticsql-loader")
+        self._waited = waited
+        self._wait = self._cpu = 0.0
+        self._seen = 0
+
+    def add(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            self._queue.append(job)
+            starts = self._startable()
+        for _ in range(starts):
+            self._executor.submit(self._run)
+
+    def _startable(self) -> int:
+        """Threads to start now (called with the lock held; counts them as running)."""
+        count = max(0, min(self.limit - self._running, len(self._queue)))
+        self._running += count
+        return count
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue or self._running > self.limit:
+                    self._running -= 1
+                    return
+                job = self._queue.popleft()
+            waited, cpu = self._waited(), time.thread_time()
+            job()
+            starts = self._observe(self._waited() - waited, time.thread_time() - cpu)
+            for _ in range(starts):
+                self._executor.submit(self._run)
+
+    def _observe(self, wait: float, cpu: float) -> int:
+        with self._lock:
+            if wait <= 0.0:  # nothing downloaded (a cache hit): says nothing about the network
+                return self._startable()
+            self._wait += wait
+            self._cpu += cpu
+            self._seen += 1
+            if self._seen >= LANE_SAMPLE:
+                waiting = self._wait / max(self._cpu, 1e-6)
+                if waiting > self.GROW_AT:
+                    self.limit = min(self.most, self.limit * 2)
+                elif waiting < self.SHRINK_AT:
+                    self.limit = max(1, self.limit // 2)
+                self._wait = self._cpu = 0.0
+                self._seen = 0
+            return self._startable()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
 
 
 def _load_all(storage: Any, entries: list, only: Any, allow_unsafe: Any) -> list[tuple]:

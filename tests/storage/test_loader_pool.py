@@ -320,3 +320,42 @@ def test_a_lost_worker_is_logged(local, caplog):
         assert "loader process" in caplog.text and "its files load in this process" in caplog.text
     finally:
         pool.close()
+
+
+def test_a_lane_runs_more_loads_at_once_when_they_wait_and_fewer_when_they_work():
+    import threading as _threading
+
+    from arcticsql.storage.loader_worker import LANE_SAMPLE, Lane
+
+    local_wait = _threading.local()
+    lane = Lane(8, waited=lambda: getattr(local_wait, "seconds", 0.0))
+    done = _threading.Semaphore(0)
+
+    def job(wait: float, work: float):
+        def run():
+            local_wait.seconds = getattr(local_wait, "seconds", 0.0) + wait  # as the fetcher counts its waits
+            until = time.thread_time() + work
+            while time.thread_time() < until:
+                pass
+            done.release()
+        return run
+
+    try:
+        assert lane.limit == 2
+        for _ in range(LANE_SAMPLE * 2):  # waiting 50x the work: grows twice
+            lane.add(job(0.05, 0.001))
+        for _ in range(LANE_SAMPLE * 2):
+            done.acquire(timeout=30)
+        assert lane.limit == 8
+        for _ in range(LANE_SAMPLE * 3):  # work only, with a little wait: shrinks to one
+            lane.add(job(0.0001, 0.002))
+        for _ in range(LANE_SAMPLE * 3):
+            done.acquire(timeout=30)
+        assert lane.limit == 1
+        for _ in range(LANE_SAMPLE):  # cache hits (no wait) leave it as it is
+            lane.add(job(0.0, 0.001))
+        for _ in range(LANE_SAMPLE):
+            done.acquire(timeout=30)
+        assert lane.limit == 1
+    finally:
+        lane.close()
