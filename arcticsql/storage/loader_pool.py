@@ -49,7 +49,7 @@ MIN_FILES = 16
 #: :meth:`~arcticsql.storage.base.BaseStorage.loader_threads`).
 MAX_THREADS = 8
 #: Loads queued at a worker beyond those it runs.
-_QUEUED = 2
+_QUEUED = 4
 _TASKS = itertools.count()
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _log = logging.getLogger(__name__)
