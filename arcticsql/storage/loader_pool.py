@@ -46,9 +46,9 @@ from arcticsql.storage.parallel import ordered_map
 #: Reads of fewer files load in-process: the round trips to a worker would cost more than they save.
 MIN_FILES = 16
 #: At most this many loads of one store run at once in a worker (a store asks for fewer: see
-#: :meth:`~arcticsql.storage.base.BaseStorage.loader_threads`).
+#: :attr:`~arcticsql.storage.base.BaseStorage.loader_threads`).
 MAX_THREADS = 8
-#: Loads queued at a worker beyond those it runs.
+#: Requests sent to a worker beyond the loads it may run at once, so that it never waits for the next.
 _QUEUED = 4
 _TASKS = itertools.count()
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
