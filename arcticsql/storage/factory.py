@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from arcticsql.storage.base import BaseStorage
@@ -66,32 +67,28 @@ def storage_for_location(location: str, settings: Settings, *, stores: dict | No
         bucket, _, pattern = location[len("gs://"):].partition("/")
         cache_dir = (settings.storage.get("gcs") or {}).get("cache_dir")
         options = {"bucket_name": bucket, "cache_dir": cache_dir, "allow_unsafe": unsafe, **overrides}
-        return _kept(stores, "gcs", options), pattern or "**"
+        return _kept(stores, ("gcs", options), lambda: StorageFactory.get_storage("gcs", **options)), pattern or "**"
     if os.path.isabs(location) or location.startswith(("./", "../")):
         pattern = location.replace(os.sep, "/")
         root, glob = _split_local(pattern)
         options = {"base_path": os.path.abspath(root), "allow_unsafe": unsafe, **overrides}
-        return _kept(stores, "local", options), glob
-    if stores is None or overrides:
-        return storage_from_settings(settings, **overrides), location
-    key = ("configured",)
-    if key not in stores:
-        stores[key] = storage_from_settings(settings)
-    return stores[key], location
+        return _kept(stores, ("local", options), lambda: StorageFactory.get_storage("local", **options)), glob
+    return _kept(stores, ("configured", overrides), lambda: storage_from_settings(settings, **overrides)), location
 
 
-def _kept(stores: dict | None, kind: str, options: dict[str, Any]) -> BaseStorage:
-    """A store of ``kind`` with ``options``: the one ``stores`` holds, else a new one (kept there)."""
+def _kept(stores: dict | None, key: tuple[str, dict[str, Any]], make: Callable[[], BaseStorage]) -> BaseStorage:
+    """The store ``stores`` holds under ``key`` (a kind and its options), else ``make()``, kept there."""
+    kind, options = key
     try:
-        key = (kind, tuple(sorted(options.items())))
-        hash(key)
-    except TypeError:  # an unhashable override (a client object, say): not kept
-        return StorageFactory.get_storage(kind, **options)
+        hashable = (kind, tuple(sorted(options.items())))
+        hash(hashable)
+    except TypeError:  # an unhashable option (a client object, say): not kept
+        return make()
     if stores is None:
-        return StorageFactory.get_storage(kind, **options)
-    if key not in stores:
-        stores[key] = StorageFactory.get_storage(kind, **options)
-    return stores[key]
+        return make()
+    if hashable not in stores:
+        stores[hashable] = make()
+    return stores[hashable]
 
 
 def _split_local(pattern: str) -> tuple[str, str]:

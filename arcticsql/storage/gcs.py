@@ -199,30 +199,27 @@ class GoogleCloudStorage(BaseStorage):
         """The object's bytes: from the cache when this generation is there, else downloaded (pinned to the
         generation, and then cached) and read from memory."""
         name = target_path(target)
-        if self.cache is None:
-            generation = target.generation if isinstance(target, FileEntry) else None
+        if isinstance(target, FileEntry):
+            generation: int | None = target.generation
+        elif self.cache is not None:
+            generation = self.stat(name).generation  # StorageError if there is no such object
+        else:
+            generation = None  # one request, for the current object
+        for _attempt in range(_CHANGED_RETRIES):
+            if self.cache is not None:
+                cached = self.cache.open(self.bucket_name, name, generation)
+                if cached is not None:
+                    return cached
             try:
-                return io.BytesIO(download(name, generation))
+                data = download(name, generation)
             except _Changed:
                 if generation is None:
                     raise StorageError(f"no such object: {self.location(name)}") from None
-                target = self.stat(name)  # rewritten since listed: read the current generation
-                try:
-                    return io.BytesIO(download(name, target.generation))
-                except _Changed:
-                    raise StorageError(f"{self.location(name)} kept changing while being read") from None
-        entry = target if isinstance(target, FileEntry) else self.stat(name)
-        for _attempt in range(_CHANGED_RETRIES):
-            cached = self.cache.open(self.bucket_name, name, entry.generation)
-            if cached is not None:
-                return cached
-            try:
-                data = download(name, entry.generation)
-            except _Changed:
-                entry = self.stat(name)  # rewritten since listed: take the new generation (StorageError if gone)
+                generation = self.stat(name).generation  # rewritten since listed (StorageError if gone)
                 continue
-            with _translated("cache", self.location(name)):
-                self.cache.store(self.bucket_name, name, entry.generation, data)
+            if self.cache is not None:
+                with _translated("cache", self.location(name)):
+                    self.cache.store(self.bucket_name, name, generation, data)
             return io.BytesIO(data)
         raise StorageError(f"{self.location(name)} kept changing while being read")
 

@@ -162,11 +162,8 @@ class _Worker:
                 self._receiving.release()
                 self._lost()
                 continue
-            with self._state:
-                self._receiving.release()
-                if message[1] in self._waiting:
-                    self._answers[message[1]] = message
-                self._state.notify_all()
+            self._receiving.release()
+            self._file(message)
 
     def drain(self) -> None:
         """File the answers that have arrived, without waiting: a worker whose answer sits unread blocks
@@ -176,17 +173,20 @@ class _Worker:
         lost = False
         try:
             while self.alive and select.select([self.sock], [], [], 0)[0]:
-                message = receive(self.sock, plain=True)
-                with self._state:
-                    if message[1] in self._waiting:
-                        self._answers[message[1]] = message
-                    self._state.notify_all()
+                self._file(receive(self.sock, plain=True))
         except Exception:  # EOF, a broken or closed socket, an unreadable message: the worker is gone
             lost = True
         finally:
             self._receiving.release()
         if lost:
             self._lost()
+
+    def _file(self, message: tuple) -> None:
+        """Keep an answer for the read waiting for it (one no read waits for any more is dropped)."""
+        with self._state:
+            if message[1] in self._waiting:
+                self._answers[message[1]] = message
+            self._state.notify_all()
 
     def forget(self, task: int) -> None:
         """Drop the answer to ``task`` when it comes (its read stopped early)."""
@@ -224,6 +224,7 @@ class LoaderPool:
         self._pid = os.getpid()
         self._closed = False
         self._broken = False
+        self._registered = False
 
     def __repr__(self) -> str:
         return f"LoaderPool(processes={self.processes}, ready={len(self.ready_workers())})"
@@ -241,7 +242,7 @@ class LoaderPool:
                     _log.warning("arcticsql cannot start loader processes (%s: %s); pickle files load in "
                                  "this process", type(error).__name__, error)
                     self._broken = True
-            if not getattr(self, "_registered", False):
+            if not self._registered:
                 atexit.register(self.close)
                 self._registered = True
 
