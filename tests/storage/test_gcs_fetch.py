@@ -85,3 +85,65 @@ def test_a_rewritten_object_is_read_at_its_new_generation(gcs_client, bucket_nam
     GoogleCloudStorage(bucket_name, client=gcs_client).save(ohlc_frame(rows=5, seed=2), "a.pkl")
     (loaded,) = store.load_many([entry])
     pd.testing.assert_frame_equal(loaded, ohlc_frame(rows=5, seed=2))
+
+
+# -- against a scripted server: retries, credentials, proxies -------------------------------------------
+
+def _scripted_client(url: str):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    return storage.Client(project="test", credentials=AnonymousCredentials(), client_options={"api_endpoint": url})
+
+
+def _answer(status: int, body: bytes = b"", *headers: str) -> bytes:
+    head = "\r\n".join([f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}", *headers])
+    return head.encode() + b"\r\n\r\n" + body
+
+
+def test_busy_answers_and_dropped_connections_are_retried(serve, monkeypatch):
+    monkeypatch.setattr("arcticsql.storage.gcs_fetch._FIRST_BACKOFF", 0.001)
+    answers = [(_answer(503), False), (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\ncut", True),
+               (_answer(200, b"payload", f"x-goog-hash: crc32c={_crc(b'payload')}"), False)]
+    server = serve(lambda request, n: answers[len(server.requests) - 1])
+    fetcher = MediaFetcher(_scripted_client(server.url), "b")
+    assert fetcher.fetch("dir/a.pkl", 7) == b"payload"
+    assert len(server.requests) == 3
+    assert server.requests[0].split(b" ")[1] == b"/download/storage/v1/b/b/o/dir%2Fa.pkl?alt=media&generation=7"
+
+
+def test_a_persistent_failure_is_a_storage_error_naming_the_object(serve, monkeypatch):
+    monkeypatch.setattr("arcticsql.storage.gcs_fetch._FIRST_BACKOFF", 0.001)
+    server = serve(lambda request, n: (_answer(500, b"backend error"), False))
+    with pytest.raises(StorageError, match=r"gs://b/a.pkl: HTTP 500: backend error"):
+        MediaFetcher(_scripted_client(server.url), "b").fetch("a.pkl", None)
+    assert len(server.requests) == 6
+    forbidden = serve(lambda request, n: (_answer(403, b"no access"), False))
+    with pytest.raises(StorageError, match=r"gs://b/a.pkl: HTTP 403: no access"):
+        MediaFetcher(_scripted_client(forbidden.url), "b").fetch("a.pkl", None)
+    assert len(forbidden.requests) == 1  # not retried
+
+
+def test_a_corrupted_body_is_refused(serve):
+    server = serve(lambda request, n: (_answer(200, b"flipped", f"x-goog-hash: crc32c={_crc(b'payload')}"), False))
+    with pytest.raises(StorageError, match="checksum mismatch"):
+        MediaFetcher(_scripted_client(server.url), "b").fetch("a.pkl", None)
+
+
+def test_an_unauthorized_answer_refreshes_the_credentials(serve):
+    server = serve(lambda request, n: (_answer(401, b"expired"), False))
+    # anonymous credentials cannot refresh: the error says so, after the one request
+    with pytest.raises(StorageError, match="gs://b/a.pkl: cannot refresh credentials"):
+        MediaFetcher(_scripted_client(server.url), "b").fetch("a.pkl", None)
+    assert len(server.requests) == 1
+
+
+def test_a_configured_proxy_carries_the_downloads(serve, monkeypatch):
+    proxy = serve(lambda request, n: (_answer(200, b"via proxy"), False))
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    fetcher = MediaFetcher(_scripted_client("http://storage.invalid"), "b")
+    assert fetcher.fetch("a.pkl", 3) == b"via proxy"
+    (request,) = proxy.requests  # the absolute form a forward proxy is sent
+    assert request.split(b" ")[1] == b"http://storage.invalid/download/storage/v1/b/b/o/a.pkl?alt=media&generation=3"
