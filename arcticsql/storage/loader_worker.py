@@ -4,7 +4,10 @@ Run as ``python -m arcticsql.storage.loader_worker <fd>``, where ``fd`` is its e
 imports only :mod:`arcticsql.storage` (pandas, pyarrow, the GCS client), never DuckDB or ArcticDB, and
 exits when the socket closes, so it never outlives its parent.
 
-Messages are length-prefixed pickles (:func:`send` / :func:`receive`), each a tuple:
+Messages are length-prefixed pickles (:func:`send` / :func:`receive`), each a tuple; a file's Arrow IPC
+travels out of band, after the pickle, and is received straight into a buffer of its own (pyarrow reads
+it there, with no further copy). The worker's send buffer holds a few answers, so that it goes on to its
+next load instead of waiting for the parent to read.
 
 - parent → worker: ``("storage", key, factory, kwargs, threads)`` makes a store (kept by ``key``) and
   a pool of ``threads`` threads for its loads;
@@ -39,6 +42,8 @@ from typing import Any
 from arcticsql.storage.base import StorageError
 
 _LENGTH = struct.Struct("<Q")
+#: The send buffer a worker asks for: a few answers of eight files' columns.
+SEND_BUFFER_BYTES = 4 * 1024 * 1024
 #: Loads a lane watches before it changes how many run at once.
 LANE_SAMPLE = 8
 #: Deferred work starts once no request has come for this long.
@@ -50,22 +55,32 @@ RELEASE_AFTER_SECONDS = 30.0
 
 
 def send(sock: socket.socket, message: Any) -> None:
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    sock.sendall(_LENGTH.pack(len(payload)))
+    """Send ``message``: a pickle, then the raw bytes of each :class:`pickle.PickleBuffer` in it (a file's
+    Arrow IPC), which are never copied into the pickle and arrive each in a buffer of its own."""
+    buffers: list[pickle.PickleBuffer] = []
+    payload = pickle.dumps(message, protocol=5, buffer_callback=buffers.append)
+    views = [buffer.raw() for buffer in buffers]
+    sock.sendall(_LENGTH.pack(len(payload)) + _LENGTH.pack(len(views))
+                 + b"".join(_LENGTH.pack(view.nbytes) for view in views))
     sock.sendall(payload)
+    for view in views:
+        sock.sendall(view)
 
 
 def receive(sock: socket.socket, *, plain: bool = False) -> Any:
-    """The next message; EOFError once the other end has closed.
+    """The next message; EOFError once the other end has closed. Its out-of-band buffers come back as
+    bytearrays, received straight into them.
 
     ``plain``: the message may hold only tuples, lists, strings, bytes and numbers (any class it names is
     refused), as a worker's answers do: so the parent never runs code a worker's message names, even a
     worker that loaded a file with ``allow_unsafe_pickle``."""
-    (length,) = _LENGTH.unpack(_read_exactly(sock, _LENGTH.size))
+    length, count = struct.unpack("<QQ", _read_exactly(sock, 2 * _LENGTH.size))
+    sizes = struct.unpack(f"<{count}Q", _read_exactly(sock, count * _LENGTH.size)) if count else ()
     payload = _read_exactly(sock, length)
+    buffers = [_read_exactly(sock, size) for size in sizes]
     if plain:
-        return _PlainUnpickler(io.BytesIO(payload)).load()
-    return pickle.loads(payload)
+        return _PlainUnpickler(io.BytesIO(payload), buffers=buffers).load()
+    return pickle.loads(payload, buffers=buffers)
 
 
 class _PlainUnpickler(pickle.Unpickler):
@@ -85,13 +100,14 @@ def _read_exactly(sock: socket.socket, size: int) -> bytearray:
     return buffer
 
 
-def arrow_ipc(table: Any) -> bytes:
+def arrow_ipc(table: Any) -> Any:
+    """``table`` as an Arrow IPC stream, in a buffer :func:`send` passes out of band."""
     import pyarrow as pa
 
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    return pickle.PickleBuffer(sink.getvalue())
 
 
 def _keep_freed_memory() -> Any:
@@ -329,6 +345,7 @@ def _load(storage: Any, entry: Any, only: Any, allow_unsafe: Any) -> tuple:
 
 def main(argv: list[str]) -> int:
     sock = socket.socket(fileno=int(argv[1]))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)  # capped by net.core.wmem_max
     try:
         serve(sock)
     finally:

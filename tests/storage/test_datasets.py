@@ -128,6 +128,25 @@ def test_strings_are_plain_string_and_categoricals_decoded():
     assert table.schema.metadata is None
 
 
+def test_nan_is_null_as_pandas_means_it_and_other_floats_stay_as_they_are():
+    frame = pd.DataFrame({
+        "with_nan": [1.5, np.nan, np.inf],
+        "f32": np.array([np.nan, 2.0, -np.inf], dtype=np.float32),
+        "plain": [0.0, -0.0, 3.25],
+        "nullable": pd.array([1.0, None, 3.0], dtype="Float64"),
+    })
+    table = frame_to_arrow(frame, "f.pkl")
+    assert table.column("with_nan").to_pylist() == [1.5, None, float("inf")]
+    assert table.column("f32").to_pylist() == [None, 2.0, float("-inf")]
+    assert table.schema.field("f32").type == pa.float32()
+    plain = table.column("plain")
+    assert plain.null_count == 0 and plain.to_pylist() == [0.0, -0.0, 3.25]
+    assert str(plain.to_pylist()[1]) == "-0.0"
+    assert table.column("nullable").to_pylist() == [1.0, None, 3.0]
+    # the same as pyarrow's own pandas conversion, column by column
+    assert table.equals(pa.Table.from_pandas(frame, preserve_index=False))
+
+
 def test_periods_become_their_start_timestamps():
     frame = pd.DataFrame({"p": pd.period_range("2024-01", periods=2, freq="M")},
                          index=pd.period_range("2024-01-01", periods=2, freq="D", name="day"))
