@@ -171,6 +171,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--latency-ms", type=float, default=20.0, help="delay per request for gcs+N rows (0: skip)")
+    parser.add_argument("--only", choices=["local", "gcs"], help="measure one backend only (gcs: without latency)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench_pickle_"))
@@ -224,11 +225,14 @@ def main() -> None:
                 rows.append((backend, method, seconds))
 
         loop = "loop: storage.load + pd.concat"
-        measure("local", [
-            (loop, lambda: loop_query(local), None),
-            ("SQL read_pickle('<folder>/*.pkl')", lambda: sql_query(local_sql, local_glob), None),
-            ("SQL, threads only", lambda: sql_query(local_threads, local_glob), None),
-        ])
+        if args.only != "gcs":
+            measure("local", [
+                (loop, lambda: loop_query(local), None),
+                ("SQL read_pickle('<folder>/*.pkl')", lambda: sql_query(local_sql, local_glob), None),
+                ("SQL, threads only", lambda: sql_query(local_threads, local_glob), None),
+            ])
+        if args.only == "local":
+            return _report(rows)
         measure("gcs", [
             (loop, lambda: loop_query(gcs_plain), None),
             ("SQL read_pickle('gs://...'), cold cache", lambda: sql_query(gcs_cached, gcs_glob), clear_cache),
@@ -252,7 +256,7 @@ def main() -> None:
         pool = shared_pool(default_loader_processes())
         pool.start()
         pool.wait_ready()
-        if args.latency_ms > 0:
+        if args.latency_ms > 0 and args.only is None:
             proxy, proxy_url = start_latency_proxy(emulator.url, args.latency_ms)
             far = emulator.client_for(proxy_url)
             far_plain = GoogleCloudStorage(bucket, client=far)
@@ -273,6 +277,10 @@ def main() -> None:
         emulator.stop()
         shutil.rmtree(work, ignore_errors=True)
 
+    _report(rows)
+
+
+def _report(rows: list[tuple[str, str, float]]) -> None:
     baseline = {backend: seconds for backend, method, seconds in rows if method.startswith("loop")}
     print(f"{'backend':8} {'method':44} {'seconds':>8} {'vs loop':>8}")
     for backend, method, seconds in rows:

@@ -60,8 +60,8 @@ class BaseStorage(ABC):
     default_workers = 1
     #: Loads of this store a loader process runs at once (the same reasoning, per process).
     loader_threads = 1
-    #: Files per request to a loader process: several when each loads fast (the messaging is shared),
-    #: one when loads wait on the network (they run on the worker's threads at once).
+    #: Files per request to a loader process: several, so that the messaging is shared (a request's files
+    #: load one after another; a store whose loads wait on the network overlaps several requests).
     loader_group = 1
 
     def __init__(self, *, allow_unsafe: bool = False) -> None:

@@ -62,6 +62,7 @@ class GoogleCloudStorage(BaseStorage):
 
     default_workers = 8  # loads wait on the network
     loader_threads = 8  # at most, per loader process: a worker runs as many at once as gain from it
+    loader_group = 4  # files per request: against 1, 10-15% less wall time on the emulator, the same at 20 ms
 
     def __init__(self, bucket_name: str | None = None, *, client: Any = None,
                  cache_dir: str | os.PathLike | None = None, allow_unsafe: bool = False,

@@ -7,9 +7,9 @@ back as Arrow IPC, so a read moves only the columns a query needs.
 
 Policy (:func:`load_files`): a read of at least :data:`MIN_FILES` files from a store that can describe
 itself to another process (:meth:`~arcticsql.storage.base.BaseStorage.worker_spec`) runs on the pool once
-a worker is ready, and in this process, with threads, until then. A request carries one file of a store
-whose loads wait on the network (GCS: the worker's threads overlap them) and a few of a store whose loads
-are quick (local: the messaging is shared by several files). The first such read of a session loads
+a worker is ready, and in this process, with threads, until then. A request carries a few files (eight
+local, four GCS: the messaging is shared by them), loaded one after another; a store whose loads wait on
+the network has several requests loading at once in a worker (its threads overlap the waits). The first such read of a session loads
 in-process and starts the pool when it is done, so that the workers (about a second each: they import
 pandas, pyarrow and the GCS client) do not compete with it for the cores; later reads use them.
 
