@@ -14,6 +14,7 @@ large (:func:`~arcticsql.storage.loader_pool.load_files`), else by a bounded poo
 
 from __future__ import annotations
 
+import functools
 import posixpath
 from collections.abc import Iterator, Sequence
 
@@ -27,6 +28,7 @@ from arcticsql.storage.arrow import (
     NAMING_SCHEMA,
     conform,
     naming_row,
+    naming_table,
     union_schema,
     with_naming,
 )
@@ -58,12 +60,16 @@ class PickleDatasetSource(ScanSource):
         self.allow_unsafe = allow_unsafe
         self.entries: tuple[FileEntry, ...] = tuple(list_dataset(storage, glob, file_filter))
         self._naming_rows = [naming_row(entry.path) for entry in self.entries]
-        self.naming = pa.Table.from_pylist(self._naming_rows, schema=NAMING_SCHEMA).append_column(
-            "__entry", pa.array(range(len(self.entries)), pa.int64()))
         self._sampled: dict[str, LoadedFile] = {}
         data_schema = schema if schema is not None else self._sample_schema()
         self.data_schema = pa.schema([field for field in data_schema if field.name not in NAMING_COLUMNS])
         self.schema = pa.schema([*self.data_schema, *NAMING_SCHEMA])
+
+    @functools.cached_property
+    def naming(self) -> pa.Table:
+        """The files' naming rows and their positions (``__entry``), for pruning: made when filters come."""
+        return naming_table(self._naming_rows).append_column(
+            "__entry", pa.array(range(len(self.entries)), pa.int64()))
 
     def __repr__(self) -> str:
         return f"PickleDatasetSource({self.storage!r}, {self.glob!r}, files={len(self.entries)})"

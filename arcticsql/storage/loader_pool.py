@@ -329,15 +329,33 @@ class LoaderPool:
 def _decoded(storage: BaseStorage, result: tuple) -> LoadedFile:
     """One file's result from a worker, or the error it had, raised."""
     if result[0] == "ok":
-        _, ipc, names, downloads = result
+        _, schema, batches, names, downloads = result
         storage.record_remote_load(downloads)
-        return LoadedFile(pa.ipc.open_stream(ipc).read_all(), tuple(names))
+        return LoadedFile(decode_table(schema, batches), tuple(names))
     _, kind, text = result
     if kind == "UnsafePickleError":
         from arcticsql.storage.safe_pickle import UnsafePickleError
 
         raise UnsafePickleError(text)
     raise StorageError(text)
+
+
+_SCHEMAS: dict[bytes, pa.Schema] = {}
+_SCHEMAS_KEPT = 1024
+
+
+def decode_table(schema: bytes, batches: list) -> pa.Table:
+    """The table :func:`~arcticsql.storage.loader_worker.arrow_payload` sent: its batches read against the
+    schema (read once per distinct schema), or, without schema bytes, one IPC stream. The buffers are not
+    copied: the arrays point into them."""
+    if not schema:
+        return pa.ipc.open_stream(batches[0]).read_all()
+    known = _SCHEMAS.get(schema)
+    if known is None:
+        if len(_SCHEMAS) >= _SCHEMAS_KEPT:
+            _SCHEMAS.clear()
+        known = _SCHEMAS[schema] = pa.ipc.read_schema(pa.py_buffer(schema))
+    return pa.Table.from_batches([pa.ipc.read_record_batch(pa.py_buffer(batch), known) for batch in batches], known)
 
 
 _SHARED: LoaderPool | None = None

@@ -22,7 +22,8 @@ import arcticsql
 from arcticsql.scan.pickle_source import PickleDatasetSource
 from arcticsql.storage import GoogleCloudStorage, LocalStorage, StorageError, UnsafePickleError
 from arcticsql.storage.datasets import load_columns
-from arcticsql.storage.loader_pool import MIN_FILES, LoaderPool, load_files, worth_a_pool
+from arcticsql.storage.loader_pool import MIN_FILES, LoaderPool, decode_table, load_files, worth_a_pool
+from arcticsql.storage.loader_worker import arrow_payload, receive, send
 from tests.storage.samples import Exploit, ohlc_frame
 
 FILES = MIN_FILES + 4
@@ -359,3 +360,25 @@ def test_a_lane_runs_more_loads_at_once_when_they_wait_and_fewer_when_they_work(
         assert lane.limit == 1
     finally:
         lane.close()
+
+
+@pytest.mark.parametrize("table", [
+    pa.table({"Close": [1.5, None, 3.0], "s": ["a", None, "ccc"],
+              "t": pa.array([0, 1, None], pa.timestamp("ns", tz="Asia/Kolkata"))}),
+    pa.table({"": pa.nulls(7)}).select([]),  # no column wanted: the rows still count
+    pa.table({"x": pa.array([], pa.int64())}),
+    pa.Table.from_batches([pa.record_batch({"x": [1, 2]}), pa.record_batch({"x": [3]})]),
+    pa.table({"d": pa.array(["a", "b", "a"]).dictionary_encode()}),
+    pa.table({"l": pa.array([["a"], []], pa.list_(pa.dictionary(pa.int8(), pa.string())))}),
+], ids=["types", "no-columns", "empty", "two-batches", "dictionary", "nested-dictionary"])
+def test_a_table_crosses_between_processes_unchanged(table):
+    import socket
+
+    left, right = socket.socketpair()
+    with left, right:
+        schema, batches = arrow_payload(table)
+        send(left, ("ok", schema, batches))
+        _, schema, batches = receive(right, plain=True)
+    decoded = decode_table(schema, batches)
+    assert decoded.num_rows == table.num_rows
+    assert decoded.equals(table)
