@@ -178,6 +178,8 @@ class _Worker:
             lost = True
         finally:
             self._receiving.release()
+            with self._state:  # a read that found the socket taken waits for this: it may read now
+                self._state.notify_all()
         if lost:
             self._lost()
 

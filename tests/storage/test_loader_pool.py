@@ -166,6 +166,34 @@ def test_two_reads_at_once_share_the_pool(pool, local):
     assert results == [expected, expected]
 
 
+def test_a_read_that_waited_while_a_drain_held_the_socket_reads_after_it(pool, local, monkeypatch):
+    """A drain that finds nothing to read must wake the read that waited for the socket meanwhile (it
+    hung once: nothing else was left to read for it)."""
+    import arcticsql.storage.loader_pool as loader_pool
+
+    entries = _fill(local, files=2)
+    worker = pool.ready_workers()[0]
+    spec = local.worker_spec()
+    real_select = loader_pool.select.select
+
+    def slow_empty_select(*args):
+        time.sleep(0.3)  # the read arrives meanwhile, finds the socket taken, and waits
+        return [], [], []
+
+    monkeypatch.setattr(loader_pool.select, "select", slow_empty_select)
+    drain = threading.Thread(target=worker.drain)
+    drain.start()
+    time.sleep(0.05)
+    task = worker.load(spec[0], spec[1], spec[2], 1, entries, ("Close",), None)
+    answers: list = []
+    read = threading.Thread(target=lambda: answers.append(worker.answer(task)))
+    read.start()
+    drain.join(10)
+    monkeypatch.setattr(loader_pool.select, "select", real_select)
+    read.join(10)
+    assert not read.is_alive() and answers[0][0] == "loaded" and len(answers[0][2]) == 2
+
+
 def test_which_reads_go_to_the_pool(local, gcs):
     entries = _fill(local)
     assert worth_a_pool(local, entries) and worth_a_pool(gcs, _fill(gcs))
