@@ -9,8 +9,8 @@ Policy (:func:`load_files`): a read of at least :data:`MIN_FILES` files from a s
 itself to another process (:meth:`~arcticsql.storage.base.BaseStorage.worker_spec`) runs on the pool once
 a worker is ready, and in this process, with threads, until then. A request carries a few files (eight
 local, four GCS: the messaging is shared by them), loaded one after another; a store whose loads wait on
-the network has several requests loading at once in a worker (its threads overlap the waits). The first such read of a session loads
-in-process and starts the pool when it is done, so that the workers (about a second each: they import
+the network has several requests loading at once in a worker (its threads overlap the waits). The first
+such read of a session loads in-process and starts the pool when it is done, so that the workers (about a second each: they import
 pandas, pyarrow and the GCS client) do not compete with it for the cores; later reads use them.
 
 Failures: a load's error comes back as the same :class:`~arcticsql.storage.base.StorageError` (or
@@ -23,6 +23,7 @@ their socket closes: at :meth:`LoaderPool.close`, at interpreter exit, or when t
 from __future__ import annotations
 
 import atexit
+import functools
 import itertools
 import logging
 import os
@@ -342,22 +343,21 @@ def _decoded(storage: BaseStorage, result: tuple) -> LoadedFile:
     raise StorageError(text)
 
 
-_SCHEMAS: dict[bytes, pa.Schema] = {}
-_SCHEMAS_KEPT = 1024
-
-
 def decode_table(schema: bytes, batches: list) -> pa.Table:
     """The table :func:`~arcticsql.storage.loader_worker.arrow_payload` sent: its batches read against the
-    schema (read once per distinct schema), or, without schema bytes, one IPC stream. The buffers are not
-    copied: the arrays point into them."""
+    schema, or, without schema bytes, one IPC stream. The buffers are not copied: the arrays point into
+    them."""
     if not schema:
         return pa.ipc.open_stream(batches[0]).read_all()
-    known = _SCHEMAS.get(schema)
-    if known is None:
-        if len(_SCHEMAS) >= _SCHEMAS_KEPT:
-            _SCHEMAS.clear()
-        known = _SCHEMAS[schema] = pa.ipc.read_schema(pa.py_buffer(schema))
-    return pa.Table.from_batches([pa.ipc.read_record_batch(pa.py_buffer(batch), known) for batch in batches], known)
+    known = _read_schema(schema)
+    return pa.Table.from_batches([pa.ipc.read_record_batch(pa.py_buffer(batch), known) for batch in batches],
+                                 known)
+
+
+@functools.lru_cache(maxsize=1024)
+def _read_schema(schema: bytes) -> pa.Schema:
+    """A serialized schema, read once: the files of a dataset share a few."""
+    return pa.ipc.read_schema(pa.py_buffer(schema))
 
 
 _SHARED: LoaderPool | None = None
