@@ -7,6 +7,8 @@ the REPL and CLI print ``str(error)`` and never a traceback.
 from __future__ import annotations
 
 import difflib
+import threading
+from collections import deque
 from collections.abc import Iterable
 
 
@@ -86,13 +88,46 @@ def _duckdb_mapping() -> list[tuple[type, type]]:
     ]
 
 
+#: exceptions raised while a scan source produced batches for DuckDB, newest last (see remember_stream_failure)
+_stream_failures: deque[BaseException] = deque(maxlen=8)
+_stream_failures_lock = threading.Lock()
+
+#: where DuckDB's report of a failed Arrow stream starts quoting the Python traceback
+_PYTHON_DETAIL = ". Detail: Python exception:"
+
+
+def remember_stream_failure(error: BaseException) -> None:
+    """Keep ``error``, raised while DuckDB read a scan source's batches: DuckDB rewords it as "reading the
+    stream ... failed: Unknown error: <message>. Detail: Python exception: <traceback>", and
+    :func:`translate` gives the original back instead."""
+    with _stream_failures_lock:
+        _stream_failures.append(error)
+
+
+def _stream_failure(error: BaseException) -> BaseException | None:
+    """The remembered exception DuckDB's ``error`` reports, taken off the list; None if there is none."""
+    text = str(error)
+    if _PYTHON_DETAIL not in text:
+        return None
+    with _stream_failures_lock:
+        for remembered in reversed(_stream_failures):
+            message = str(remembered)
+            if message and f"{message}{_PYTHON_DETAIL}" in text:
+                _stream_failures.remove(remembered)
+                return remembered
+    return None
+
+
 def translate(error: BaseException) -> Error:
     """The arcticsql error for an exception raised by DuckDB, ArcticDB, the storage layer or sqlglot."""
     if isinstance(error, Error):
         return error
+    original = _stream_failure(error)
+    if original is not None:
+        return translate(original)
     for source, target in _duckdb_mapping():
         if isinstance(error, source):
-            return target(_first_line(error))
+            return target(_first_line(error).split(_PYTHON_DETAIL)[0])
     module = type(error).__module__ or ""
     if module.startswith("arcticdb"):
         return _arcticdb_error(error)

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from arcticsql.scan.plan import ReadPlan, arrow_filter, node_key, plan_read, query_builder, translatable
-from arcticsql.scan.protocol import Node, ScanSource
+from arcticsql.scan.protocol import Node, ScanSource, export_batches
 from arcticsql.scan.schema import SymbolSchema
 
 
@@ -131,8 +131,7 @@ class ArcticSymbolSource(ScanSource):
             # One ArcticDB read holds the whole result anyway: hand DuckDB the table's own stream, with no
             # Python generator between its pulls.
             return pa.Table.from_batches(list(batches), schema=out_schema).__arrow_c_stream__(), True
-        reader = pa.RecordBatchReader.from_batches(out_schema, batches)
-        return reader.__arrow_c_stream__(), True
+        return export_batches(out_schema, batches), True
 
     # -- reading --------------------------------------------------------------------------------------
     def read_table(self, wanted: Sequence[str] | None = None, plan: ReadPlan | None = None) -> pa.Table:

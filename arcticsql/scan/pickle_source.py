@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from arcticsql.scan.plan import arrow_filter, columns_of, translatable
-from arcticsql.scan.protocol import Node, ScanSource
+from arcticsql.scan.protocol import Node, ScanSource, export_batches
 from arcticsql.storage.arrow import (
     NAMING_COLUMNS,
     NAMING_SCHEMA,
@@ -36,6 +36,9 @@ from arcticsql.storage.base import BaseStorage, FileEntry, StorageError
 from arcticsql.storage.datasets import FileFilter, LoadedFile, list_dataset, load_columns
 from arcticsql.storage.loader_pool import LoaderPool, load_files
 from arcticsql.storage.parallel import ordered_map
+
+#: files tried per folder when sampling the schema, before its first file's error is raised
+SAMPLE_TRIES = 3
 
 
 class PickleDatasetSource(ScanSource):
@@ -81,15 +84,26 @@ class PickleDatasetSource(ScanSource):
                 tuple((entry.path, entry.generation) for entry in self.entries))
 
     def _sample_schema(self) -> pa.Schema:
-        """The union of the schemas of the first file in each folder."""
-        samples: dict[str, FileEntry] = {}
+        """The union of the schemas of one file per folder (see :meth:`_load_sample`)."""
+        folders: dict[str, list[FileEntry]] = {}
         for entry in self.entries:
-            samples.setdefault(posixpath.dirname(entry.path), entry)
-        loaded = ordered_map(lambda entry: load_columns(self.storage, entry, None, self.allow_unsafe),
-                             samples.values(), self.max_workers)
+            candidates = folders.setdefault(posixpath.dirname(entry.path), [])
+            if len(candidates) < SAMPLE_TRIES:
+                candidates.append(entry)
         # kept for the scans: the sampled files are not loaded a second time
-        self._sampled = {entry.path: file for entry, file in zip(samples.values(), loaded, strict=True)}
+        self._sampled = dict(ordered_map(self._load_sample, folders.values(), self.max_workers))
         return union_schema((self.storage.location(path), file.table.schema) for path, file in self._sampled.items())
+
+    def _load_sample(self, candidates: Sequence[FileEntry]) -> tuple[str, LoadedFile]:
+        """The first of a folder's first few files that loads: a broken file that a query's filters prune
+        must not fail the query, and one they keep fails it when it is scanned. None loads: the first error."""
+        errors: list[StorageError] = []
+        for entry in candidates:
+            try:
+                return entry.path, load_columns(self.storage, entry, None, self.allow_unsafe)
+            except StorageError as error:
+                errors.append(error)
+        raise errors[0]
 
     def _declared(self, entry: FileEntry, loaded: LoadedFile, data_columns: Sequence[str]) -> pa.Table:
         """``data_columns`` of one loaded file, conformed to the declared schema (a column the declared schema
@@ -120,7 +134,7 @@ class PickleDatasetSource(ScanSource):
         naming_columns = [name for name in NAMING_COLUMNS if name in referenced]
         out_schema = pa.schema([self.schema.field(name) for name in wanted])
         batches = self._batches(kept, wanted, naming_columns, expression)
-        return pa.RecordBatchReader.from_batches(out_schema, batches).__arrow_c_stream__(), True
+        return export_batches(out_schema, batches), True
 
     # -- reading --------------------------------------------------------------------------------------
 

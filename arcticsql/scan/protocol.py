@@ -9,12 +9,18 @@ private package is re-exported from here, so a duckdb upgrade that changes it br
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
+import pyarrow as pa
 from duckdb._sources.arrow import ArrowScanSource
 from duckdb._sources.nodes import Binary, Col, In, Lit, Node, Postfix, Unary, Untranslatable
 from duckdb._sources.to_arrow import to_arrow
 
+from arcticsql.errors import remember_stream_failure
+
 __all__ = [
-    "Binary", "Col", "In", "Lit", "Node", "Postfix", "ScanSource", "Unary", "Untranslatable", "to_arrow",
+    "Binary", "Col", "In", "Lit", "Node", "Postfix", "ScanSource", "Unary", "Untranslatable", "export_batches",
+    "to_arrow",
 ]
 
 
@@ -32,3 +38,18 @@ class ScanSource(ArrowScanSource):
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         capsule, _narrowed = self.stream(None, [])
         return capsule
+
+
+def export_batches(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> object:
+    """``batches`` as the Arrow C stream a source's ``stream`` returns. An exception raised while they are
+    made is remembered, so that the error the user sees is that exception, not DuckDB's rewording of it
+    with a Python traceback (see :func:`arcticsql.errors.translate`)."""
+    return pa.RecordBatchReader.from_batches(schema, _remembering(batches)).__arrow_c_stream__()
+
+
+def _remembering(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from batches
+    except Exception as error:
+        remember_stream_failure(error)
+        raise

@@ -27,7 +27,7 @@ from arcticsql.errors import DataError, ProgrammingError
 from arcticsql.names import TableName
 from arcticsql.scan.arctic_source import ArcticSymbolSource, ReadRecord
 from arcticsql.scan.plan import ReadPlan, arrow_filter, columns_of, plan_read, query_builder, translatable
-from arcticsql.scan.protocol import Node, ScanSource
+from arcticsql.scan.protocol import Node, ScanSource, export_batches
 
 #: The columns every union starts with.
 KEY_COLUMNS = ("library", "symbol")
@@ -116,7 +116,7 @@ class UnionSource(ScanSource):
         names = self.arrow.names
         wanted = list(names) if columns is None else [names[i] for i in columns]
         out = pa.schema([self.arrow.field(n) for n in wanted])
-        return pa.RecordBatchReader.from_batches(out, self.batches(wanted, tuple(filters))).__arrow_c_stream__(), True
+        return export_batches(out, self.batches(wanted, tuple(filters))), True
 
     # -- reading --------------------------------------------------------------------------------------
     def selected(self, filters: Sequence[Node]) -> list[ArcticSymbolSource]:

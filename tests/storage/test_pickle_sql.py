@@ -65,6 +65,32 @@ def test_naming_filters_prune_files_before_loading(pickle_store, tmp_path):
         cursor.execute("SELECT count(*) FROM read_pickle('index/nifty/gbm/*.pkl')").fetchall()
 
 
+def test_a_broken_first_file_that_filters_prune_does_not_fail_the_query(pickle_store):
+    """The schema is sampled from a folder's first file that loads; the broken file fails only a scan that
+    keeps it, with its own one-line error (not DuckDB's rewording of it with a Python traceback)."""
+    connection, _, base = pickle_store
+    (base / "index/nifty/gbm/20230801_000000_broken.pkl").write_bytes(pickle.dumps(os.system))
+    cursor = connection.cursor()
+    assert cursor.execute("SELECT count(*) FROM read_pickle('index/nifty/gbm/*.pkl') "
+                          "WHERE timestamp >= '2023-09-01'").fetchone()[0] == 200
+    with pytest.raises(arcticsql.OperationalError) as raised:
+        cursor.execute("SELECT count(*) FROM read_pickle('index/nifty/gbm/*.pkl')").fetchall()
+    message = str(raised.value)
+    assert message.startswith(str(base / "index/nifty/gbm/20230801_000000_broken.pkl"))
+    assert "refused to unpickle global" in message
+    assert "Traceback" not in message and "Detail" not in message and "\n" not in message
+
+
+def test_a_folder_of_broken_files_fails_with_the_first_files_error(pickle_store):
+    connection, _, base = pickle_store
+    folder = base / "index/spx/gbm"
+    folder.mkdir(parents=True)
+    for day in ("20230901", "20230902", "20230903", "20230904"):
+        (folder / f"{day}_000000_broken.pkl").write_bytes(pickle.dumps([1, 2]))
+    with pytest.raises(arcticsql.OperationalError, match=r"20230901_000000_broken.pkl holds a builtins.list"):
+        connection.cursor().execute("SELECT * FROM read_pickle('index/spx/gbm/*.pkl')")
+
+
 def test_latest_file_matching_a_pattern_in_plain_sql(pickle_store):
     connection, _, _ = pickle_store
     latest = connection.cursor().execute("""
