@@ -10,7 +10,7 @@ itself to another process (:meth:`~arcticsql.storage.base.BaseStorage.worker_spe
 a worker is ready, and in this process, with threads, until then. A request carries a few files (eight
 local, four GCS: the messaging is shared by them), loaded one after another; a store whose loads wait on
 the network has several requests loading at once in a worker (its threads overlap the waits). The first
-such read of a session loads in-process and starts the pool when it is done, so that the workers (about a second each: they import
+such read of a session loads in-process and starts the pool when it has read every file, so that the workers (about a second each: they import
 pandas, pyarrow and the GCS client) do not compete with it for the cores; later reads use them.
 
 Failures: a load's error comes back as the same :class:`~arcticsql.storage.base.StorageError` (or
@@ -406,8 +406,10 @@ def load_files(storage: BaseStorage, entries: Sequence[FileEntry], only: Sequenc
 
 def _then_start(loaded: Iterator[LoadedFile], pool: LoaderPool) -> Iterator[LoadedFile]:
     """``loaded``, then start the pool: its workers import while nothing else needs the cores (a one-shot
-    command exits before they are ready, and they are stopped at once), and are ready for the next read."""
-    try:
-        yield from loaded
-    finally:
-        pool.start()
+    command exits before they are ready, and they are stopped at once), and are ready for the next read.
+
+    Only a read that reaches its end starts it. One stopped early (LIMIT, an error) is closed from wherever
+    its stream is released, at worst while the interpreter exits, where starting a thread waits forever;
+    the next large read loads here again and starts the pool instead."""
+    yield from loaded
+    pool.start()

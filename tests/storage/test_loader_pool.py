@@ -312,6 +312,17 @@ def test_the_first_large_read_loads_here_and_then_starts_the_pool(local):
         pool.close()
 
 
+def test_a_first_read_stopped_early_does_not_start_the_pool(local):
+    pool = LoaderPool(1)
+    try:
+        loaded = load_files(local, _fill(local), ("Close",), pool=pool)
+        next(loaded)
+        loaded.close()
+        assert pool._workers == []
+    finally:
+        pool.close()
+
+
 def test_a_workers_answer_may_not_name_a_class():
     import pickle
     import socket
