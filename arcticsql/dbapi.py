@@ -14,8 +14,9 @@ import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from arcticsql.errors import InterfaceError, ProgrammingError, translate
-from arcticsql.session import Session
+from arcticsql.errors import InterfaceError, ProgrammingError, SchemaGrew, translate
+from arcticsql.session import MAX_REPLANS, Session
+from arcticsql.sql.tokens import split_statements
 
 #: Fetch methods that produce Arrow, for which DuckDB warns about an extra copy.
 _ARROW_METHODS = frozenset({"to_arrow_table", "to_arrow_reader"})
@@ -33,12 +34,16 @@ class Cursor:
         self.message: str | None = None
         self._has_result = False
         self._closed = False
+        self._rerunnable: tuple | None = None  # (operation, parameters) while nothing has been fetched
 
     # -- execution --------------------------------------------------------------------------------------
     def execute(self, operation: str, parameters: Sequence[Any] | dict[str, Any] | None = None) -> Cursor:
         self._check_open()
         self.description, self.rowcount, self.message, self._has_result = None, -1, None, False
+        self._rerunnable = None
         outcome = self.connection.session.execute(self._duck, operation, parameters)
+        if outcome.has_result and len(split_statements(operation)) == 1:
+            self._rerunnable = (operation, parameters)
         self.rowcount = outcome.rowcount
         self.message = outcome.message
         self._has_result = outcome.has_result
@@ -139,6 +144,22 @@ class Cursor:
         return self._closed or self.connection.closed
 
     def _call(self, method: str, *args):
+        for _attempt in range(MAX_REPLANS):
+            try:
+                result = self._fetch(method, *args)
+            except SchemaGrew:
+                # Rows stream: a pickle file with columns its folder's sample lacked can turn up while they
+                # are fetched, not while the query runs. Nothing fetched yet, the query runs again (its new
+                # plan declares them).
+                if self._rerunnable is None:
+                    raise
+                self.execute(*self._rerunnable)
+                continue
+            self._rerunnable = None
+            return result
+        return self._fetch(method, *args)
+
+    def _fetch(self, method: str, *args):
         try:
             if method not in _ARROW_METHODS:
                 return getattr(self._duck, method)(*args)

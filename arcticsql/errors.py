@@ -36,6 +36,11 @@ class OperationalError(DatabaseError):
     """The store cannot be reached or an operation was interrupted."""
 
 
+class SchemaGrew(OperationalError):
+    """A scan met columns (or wider types) its table's declared schema lacks (a pickle file its folder's
+    sample does not describe); they are known now, and the statement planned again declares them."""
+
+
 class IntegrityError(DatabaseError):
     """A write would break the store's integrity (overlapping append, unsorted index)."""
 

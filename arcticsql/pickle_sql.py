@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from arcticsql.errors import ProgrammingError
-from arcticsql.scan.pickle_source import PickleDatasetSource
+from arcticsql.scan.pickle_source import PickleDatasetSource, learn_schemas
 from arcticsql.storage.datasets import pickle_catalog
 from arcticsql.storage.factory import storage_for_location
 from arcticsql.storage.metadata import stamp_attrs
@@ -22,6 +22,13 @@ def read_pickle_source(settings, location: str, *, pool=None, stores: dict | Non
     if not source.entries:
         raise ProgrammingError(f"no pickle files match {location!r} (looked in {storage.location(glob)})")
     return source
+
+
+def learn_pickle_schemas(settings, location: str, *, stores: dict | None = None) -> int:
+    """Remember the schemas of the files ``location`` matches that differ from their folder's sample (see
+    :func:`~arcticsql.scan.pickle_source.learn_schemas`); how many were new."""
+    storage, glob = storage_for_location(location, settings, stores=stores)
+    return learn_schemas(storage, glob)
 
 
 def pickle_files_table(settings, location: str, *, stores: dict | None = None) -> pa.Table:

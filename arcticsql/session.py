@@ -26,12 +26,15 @@ from sqlglot import exp
 from arcticsql.catalog import Catalog, open_arctic
 from arcticsql.catalog_tables import CATALOG_LIBRARY, CatalogSource
 from arcticsql.config import Settings
-from arcticsql.errors import Error, InterfaceError, ProgrammingError, translate
+from arcticsql.errors import Error, InterfaceError, ProgrammingError, SchemaGrew, translate
 from arcticsql.scan.arctic_source import SymbolChanged
 from arcticsql.scan.union_source import union_source
 from arcticsql.sql.references import FunctionReference, ParsedStatement, Reference, parse_statement, rewrite
 from arcticsql.sql.tokens import Statement, split_statements
 from arcticsql.store_command import maybe_store_command
+
+#: times one statement is planned again after plans proved out of date (see Session._plan_again)
+MAX_REPLANS = 4
 
 _DUCKDB_SCHEMAS_SQL = (
     "SELECT schema_name FROM duckdb_schemas() UNION SELECT database_name FROM duckdb_databases()"
@@ -106,19 +109,43 @@ class Session:
         return outcome
 
     def execute_statement(self, duck, statement: Statement, params: Any) -> Outcome:
-        try:
-            return self._execute_statement(duck, statement, params)
-        except Error as error:
-            text = str(error)
-            stale = SymbolChanged.MARKER in text or (isinstance(error, ProgrammingError) and "Binder Error" in text)
-            if not stale or not self._forget_assumed_versions(statement):
-                raise
-        # A query was planned with versions last seen (no pin), and a symbol has changed since: its new
-        # columns did not bind, or reading met a newer version with other columns. Plan and run it again
-        # with fresh pins (a failed DuckDB statement changed nothing; store commands write only after their
-        # query succeeded).
-        _abort_pending(duck)
-        return self._execute_statement(duck, statement, params)
+        replans, tried = 0, set()
+        while True:
+            try:
+                return self._execute_statement(duck, statement, params)
+            except Error as error:
+                if replans >= MAX_REPLANS or not self._plan_again(error, statement, tried):
+                    raise
+            # A failed DuckDB statement changed nothing, and store commands write only after their query
+            # succeeded: plan the statement again and run it.
+            replans += 1
+            _abort_pending(duck)
+
+    def _plan_again(self, error: Error, statement: Statement, tried: set[str]) -> bool:
+        """Whether ``error`` says the statement was planned with what has since proven out of date, having
+        brought it up to date (the versions and the pickle schemas once each, noted in ``tried``)."""
+        if isinstance(error, SchemaGrew):
+            return True  # a pickle file had columns its folder's sample lacked, now learned: declared next
+        text = str(error)
+        unbound = isinstance(error, ProgrammingError) and "Binder Error" in text
+        if (SymbolChanged.MARKER in text or unbound) and "versions" not in tried:
+            # Planned with the versions last seen (no pin), and a symbol has changed since: its new columns
+            # did not bind, or reading met a newer version with other columns. Plan with fresh pins.
+            tried.add("versions")
+            if self._forget_assumed_versions(statement):
+                return True
+        if unbound and "pickle schemas" not in tried:
+            # a column no pickle sample has: learned from every file read_pickle matches, it may bind
+            tried.add("pickle schemas")
+            return self._learn_pickle_schemas(statement)
+        return False
+
+    def _learn_pickle_schemas(self, statement: Statement) -> bool:
+        """Learn the schemas of the files the statement's read_pickle calls match; whether any was new."""
+        from arcticsql.pickle_sql import learn_pickle_schemas
+
+        calls = [call for call in parse_statement(statement.text).functions if call.function == "read_pickle"]
+        return sum(learn_pickle_schemas(self.settings, call.argument, stores=self._stores) for call in calls) > 0
 
     def _forget_assumed_versions(self, statement: Statement) -> bool:
         """Drop the remembered latest versions of the symbols ``statement`` reads; whether there were any."""

@@ -2,8 +2,11 @@
 
 The files are listed when the source is made, and the data schema is declared from one sample file per
 folder (files of one ``data_type/market_type/model_type`` folder share a layout by convention), unless a
-``schema`` is given. Every row also carries the naming columns (``file``, ``data_type``, ``market_type``,
-``model_type``, ``timestamp``, ``params``; see :mod:`arcticsql.storage.arrow`).
+``schema`` is given. A scan that meets a file with columns (or wider types) the declared schema lacks
+raises :class:`~arcticsql.errors.SchemaGrew` and remembers the file's schema (:data:`LEARNED`): the session
+plans the statement again, and the new source declares them. Every row also carries the naming columns
+(``file``, ``data_type``, ``market_type``, ``model_type``, ``timestamp``, ``params``; see
+:mod:`arcticsql.storage.arrow`).
 
 Pushdown: ``accepts`` takes exactly the predicates that read only naming columns and that duckdb's
 ``to_arrow`` translates. ``stream`` evaluates them on the per-file naming table first, so a pruned file is
@@ -16,11 +19,14 @@ from __future__ import annotations
 
 import functools
 import posixpath
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from arcticsql.errors import SchemaGrew
 from arcticsql.scan.plan import arrow_filter, columns_of, translatable
 from arcticsql.scan.protocol import Node, ScanSource, export_batches
 from arcticsql.storage.arrow import (
@@ -39,6 +45,81 @@ from arcticsql.storage.parallel import ordered_map
 
 #: files tried per folder when sampling the schema, before its first file's error is raised
 SAMPLE_TRIES = 3
+
+
+#: the end of a SchemaGrew message, which a user sees when the rows had begun to arrive (no plan again then)
+_NOW_LEARNED = "later statements declare them: run it again"
+
+
+class LearnedSchemas:
+    """The schemas of files that had columns (or wider types) their folder's sample lacked, by the file's
+    location and generation, so a rewritten file is sampled afresh; bounded, least recently used dropped."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._schemas: OrderedDict[tuple[str, object], pa.Schema] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, location: str, generation: object, schema: pa.Schema) -> None:
+        with self._lock:
+            self._schemas[(location, generation)] = schema
+            self._schemas.move_to_end((location, generation))
+            while len(self._schemas) > self.LIMIT:
+                self._schemas.popitem(last=False)
+
+    def of(self, storage: BaseStorage, entries: Sequence[FileEntry]) -> list[tuple[str, pa.Schema]]:
+        """(location, schema) of the entries whose schema was learned."""
+        if not self._schemas:
+            return []
+        found = []
+        with self._lock:
+            for entry in entries:
+                location = storage.location(entry.path)
+                schema = self._schemas.get((location, entry.generation))
+                if schema is not None:
+                    found.append((location, schema))
+        return found
+
+
+#: the process's learned schemas (see :class:`LearnedSchemas`)
+LEARNED = LearnedSchemas()
+
+
+#: the most files :func:`learn_schemas` loads to find the columns of a statement that did not bind
+LEARN_LIMIT = 1000
+
+
+def learn_schemas(storage: BaseStorage, glob: str, *, allow_unsafe: bool | None = None,
+                  max_workers: int | None = None) -> int:
+    """Load every file ``glob`` matches and remember each schema that differs from its folder's first file
+    (a file that does not load is left to the scan that reads it); how many were not known before. For a
+    statement naming a column that no sample has: planned again, it declares the columns of every file.
+    Datasets of more than :data:`LEARN_LIMIT` files are left alone (a mistyped column would read them all)."""
+    entries = list_dataset(storage, glob)
+    if len(entries) > LEARN_LIMIT:
+        return 0
+
+    def schema_of(entry: FileEntry) -> pa.Schema | None:
+        try:
+            return load_columns(storage, entry, None, allow_unsafe).table.schema
+        except StorageError:
+            return None
+
+    known = {location: schema for location, schema in LEARNED.of(storage, entries)}
+    first: dict[str, pa.Schema] = {}
+    learned = 0
+    for entry, schema in zip(entries, ordered_map(schema_of, entries, storage.workers(max_workers)), strict=True):
+        if schema is None:
+            continue
+        folder = posixpath.dirname(entry.path)
+        if first.setdefault(folder, schema).equals(schema):
+            continue
+        location = storage.location(entry.path)
+        if location not in known:
+            LEARNED.remember(location, entry.generation, schema)
+            learned += 1
+    return learned
 
 
 class PickleDatasetSource(ScanSource):
@@ -64,6 +145,7 @@ class PickleDatasetSource(ScanSource):
         self.entries: tuple[FileEntry, ...] = tuple(list_dataset(storage, glob, file_filter))
         self._naming_rows = [naming_row(entry.path) for entry in self.entries]
         self._sampled: dict[str, LoadedFile] = {}
+        self._schema_given = schema is not None
         data_schema = schema if schema is not None else self._sample_schema()
         self.data_schema = pa.schema([field for field in data_schema if field.name not in NAMING_COLUMNS])
         self.schema = pa.schema([*self.data_schema, *NAMING_SCHEMA])
@@ -79,12 +161,14 @@ class PickleDatasetSource(ScanSource):
 
     @property
     def key(self) -> tuple:
-        """The files listed and their versions (generation or mtime): a rewritten file changes the key."""
+        """The files listed and their versions (generation or mtime), and the declared schema: a rewritten
+        file, or a schema grown by a file met in a scan, changes the key."""
         return ("pickle", self.storage.location(self.glob),
-                tuple((entry.path, entry.generation) for entry in self.entries))
+                tuple((entry.path, entry.generation) for entry in self.entries), self.schema)
 
     def _sample_schema(self) -> pa.Schema:
-        """The union of the schemas of one file per folder (see :meth:`_load_sample`)."""
+        """The union of the schemas of one file per folder (see :meth:`_load_sample`) and of the files whose
+        schema was learned in earlier scans."""
         folders: dict[str, list[FileEntry]] = {}
         for entry in self.entries:
             candidates = folders.setdefault(posixpath.dirname(entry.path), [])
@@ -92,7 +176,8 @@ class PickleDatasetSource(ScanSource):
                 candidates.append(entry)
         # kept for the scans: the sampled files are not loaded a second time
         self._sampled = dict(ordered_map(self._load_sample, folders.values(), self.max_workers))
-        return union_schema((self.storage.location(path), file.table.schema) for path, file in self._sampled.items())
+        sampled = [(self.storage.location(path), file.table.schema) for path, file in self._sampled.items()]
+        return union_schema([*sampled, *LEARNED.of(self.storage, self.entries)])
 
     def _load_sample(self, candidates: Sequence[FileEntry]) -> tuple[str, LoadedFile]:
         """The first of a folder's first few files that loads: a broken file that a query's filters prune
@@ -106,14 +191,41 @@ class PickleDatasetSource(ScanSource):
         raise errors[0]
 
     def _declared(self, entry: FileEntry, loaded: LoadedFile, data_columns: Sequence[str]) -> pa.Table:
-        """``data_columns`` of one loaded file, conformed to the declared schema (a column the declared schema
-        lacks is an error: it would silently vanish)."""
+        """``data_columns`` of one loaded file, conformed to the declared schema. A column the declared schema
+        lacks is an error (it would silently vanish): :class:`SchemaGrew` when the schema was sampled, the
+        file's schema learned so that the statement planned again declares it."""
         location = self.storage.location(entry.path)
         undeclared = [name for name in loaded.names if self.data_schema.get_field_index(name) < 0]
         if undeclared:
-            raise StorageError(f"{location}: columns {undeclared} are not in the dataset's declared schema "
-                               "(declared from one file per folder, or given)")
-        return conform(loaded.table, pa.schema([self.data_schema.field(name) for name in data_columns]), location)
+            if self._schema_given:
+                raise StorageError(f"{location}: columns {undeclared} are not in the dataset's given schema")
+            self._learn(entry, location)
+            raise SchemaGrew(f"{location}: columns {undeclared} are not in the dataset's declared schema "
+                             f"(declared from one file per folder); {_NOW_LEARNED}")
+        declared = pa.schema([self.data_schema.field(name) for name in data_columns])
+        if not self._schema_given and not loaded.table.schema.equals(declared):
+            self._check_types(entry, location, loaded.table.schema)
+        return conform(loaded.table, declared, location)
+
+    def _check_types(self, entry: FileEntry, location: str, schema: pa.Schema) -> None:
+        """SchemaGrew if a column of ``schema`` has a type the declared one must widen to hold (an int
+        column declared from a file where it was bool, say). Types that do not unify are left to
+        :func:`~arcticsql.storage.arrow.conform`, which casts them or says why it cannot."""
+        declared = pa.schema([self.data_schema.field(name) for name in schema.names])
+        try:
+            union = union_schema([("the declared schema", declared), (location, schema)])
+        except StorageError:
+            return
+        if not union.equals(declared):
+            self._learn(entry, location)
+            widened = [field.name for field in union if declared.field(field.name).type != field.type]
+            raise SchemaGrew(f"{location}: columns {widened} have types the dataset's declared schema "
+                             f"(declared from one file per folder) does not hold; {_NOW_LEARNED}")
+
+    def _learn(self, entry: FileEntry, location: str) -> None:
+        """Remember ``entry``'s whole schema (a loader may have sent back only some of its columns)."""
+        schema = load_columns(self.storage, entry, None, self.allow_unsafe).table.schema
+        LEARNED.remember(location, entry.generation, schema)
 
     # -- protocol -------------------------------------------------------------------------------------
 

@@ -323,6 +323,32 @@ def test_a_first_read_stopped_early_does_not_start_the_pool(local):
         pool.close()
 
 
+def test_a_script_whose_first_large_read_fails_mid_stream_exits(tmp_path):
+    """The failed read's stream is released only as the interpreter exits (the uncaught error's traceback
+    holds it): nothing may start threads then (it once started the loader pool there, and never exited)."""
+    script = textwrap.dedent(f"""
+        import arcticsql
+        from arcticsql.storage import LocalStorage
+        from tests.storage.samples import ohlc_frame
+        store = LocalStorage({str(tmp_path)!r})
+        for i in range({FILES}):
+            frame = ohlc_frame(rows=50_000, seed=i)
+            if i == {FILES - 2}:
+                frame["Vwap"] = frame["Close"]  # a column the sampled first file lacks
+            store.save(frame, f"index/nifty/gbm/20230901_{{i:06d}}_path.pkl")
+        conn = arcticsql.connect(config={{"arctic_storage_path": "mem://", "processing": {{"loader_processes": 1}},
+                                          "storage": {{"type": "local", "local": {{"base_path": {str(tmp_path)!r}}}}}}})
+        cursor = conn.cursor()
+        cursor.execute("SELECT * FROM read_pickle('index/**/*.pkl')")
+        cursor.fetchmany(5)
+        cursor.fetchall()
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         cwd=os.getcwd())
+    assert out.returncode == 1
+    assert "columns ['Vwap'] are not in the dataset's declared schema" in out.stderr.splitlines()[-1]
+
+
 def test_a_workers_answer_may_not_name_a_class():
     import pickle
     import socket

@@ -163,7 +163,7 @@ def test_undeclared_column_is_an_error_naming_the_file(seeded):
     source = PickleDatasetSource(seeded, "index/nifty/gbm/*.pkl", schema=pa.schema([("Close", pa.float64())]))
     with duckdb.connect() as con:
         con.register("p", source)
-        with pytest.raises(Exception, match=r"20230901_123045_bullish\.pkl.*not in the dataset's declared schema"):
+        with pytest.raises(Exception, match=r"20230901_123045_bullish\.pkl.*not in the dataset's given schema"):
             con.sql("SELECT count(*) FROM p").fetchall()
 
 

@@ -162,3 +162,99 @@ def test_read_pickle_from_gcs(gcs_emulator, gcs_client, bucket_name, tmp_path):
     finally:
         connection.close()
     assert rows == [("bearish", 50), ("bullish", 50)]
+
+
+@pytest.fixture
+def evolving_store(tmp_path):
+    """A folder whose later files gained columns: the schema sample (the first file) has only Close."""
+    base = tmp_path / "pickles"
+    from arcticsql.storage.local import LocalStorage
+
+    storage = LocalStorage(str(base))
+    frames = {
+        "a": pd.DataFrame({"Close": [1.0, 2.0, 3.0]}),
+        "b": pd.DataFrame({"Close": [4.0], "Vwap": [4.5]}),
+        "c": pd.DataFrame({"Close": [5.0], "Flag": [True]}),
+        "d": pd.DataFrame({"Close": [6, 7]}),  # int64: widens to the declared double
+    }
+    for day, (params, frame) in enumerate(frames.items(), start=1):
+        save_dataset(storage, frame, "index", "spx", "gbm", params, timestamp=f"202401{day:02d}_000000")
+    connection = arcticsql.connect(config={"arctic_storage_path": "mem://",
+                                           "storage": {"type": "local", "local": {"base_path": str(base)}}})
+    yield connection, storage
+    connection.close()
+
+
+def test_columns_of_files_the_sample_does_not_describe_are_found_by_the_scan(evolving_store):
+    connection, _ = evolving_store
+    cursor = connection.cursor()
+    rows = cursor.execute("SELECT * EXCLUDE (file, data_type, market_type, model_type, timestamp) "
+                          "FROM read_pickle('index/spx/gbm/*.pkl') ORDER BY Close").fetchall()
+    assert [d[0] for d in cursor.description] == ["Close", "Vwap", "Flag", "params"]
+    assert rows == [(1.0, None, None, "a"), (2.0, None, None, "a"), (3.0, None, None, "a"),
+                    (4.0, 4.5, None, "b"), (5.0, None, True, "c"), (6.0, None, None, "d"), (7.0, None, None, "d")]
+
+
+def test_a_column_only_later_files_have_binds(evolving_store):
+    connection, _ = evolving_store
+    rows = connection.cursor().execute(
+        "SELECT params, Flag FROM read_pickle('index/spx/gbm/*.pkl') WHERE Flag IS NOT NULL").fetchall()
+    assert rows == [("c", True)]
+
+
+def test_a_mistyped_column_is_still_a_binder_error(evolving_store):
+    connection, _ = evolving_store
+    with pytest.raises(arcticsql.ProgrammingError, match=r'Referenced column "Closee" not found.*"Close"'):
+        connection.cursor().execute("SELECT Closee FROM read_pickle('index/spx/gbm/*.pkl')")
+
+
+def test_a_type_wider_than_the_sample_is_declared_on_the_next_plan(tmp_path):
+    from arcticsql.storage.local import LocalStorage
+
+    storage = LocalStorage(str(tmp_path))
+    save_dataset(storage, pd.DataFrame({"Qty": [1, 2]}), "fills", "spx", "sim", "a", timestamp="20240101_000000")
+    save_dataset(storage, pd.DataFrame({"Qty": [2.5]}), "fills", "spx", "sim", "b", timestamp="20240102_000000")
+    with arcticsql.connect(config={"arctic_storage_path": "mem://",
+                                   "storage": {"type": "local", "local": {"base_path": str(tmp_path)}}}) as conn:
+        rows = conn.cursor().execute("SELECT Qty, typeof(Qty) FROM read_pickle('fills/*/*/*.pkl') ORDER BY 1").fetchall()
+    assert rows == [(1.0, "DOUBLE"), (2.0, "DOUBLE"), (2.5, "DOUBLE")]
+
+
+def test_when_rows_had_been_fetched_the_error_says_to_run_again_and_the_next_run_works(tmp_path):
+    from arcticsql.storage.local import LocalStorage
+
+    storage = LocalStorage(str(tmp_path))
+    big = pd.DataFrame({"Close": np.arange(200_000, dtype=float)})
+    for i in range(6):
+        frame = big.assign(Vwap=big["Close"]) if i == 5 else big
+        save_dataset(storage, frame, "index", "spx", "gbm", f"p{i}", timestamp="20240101_000000")
+    with arcticsql.connect(config={"arctic_storage_path": "mem://", "processing": {"loader_processes": 0},
+                                   "storage": {"type": "local", "local": {"base_path": str(tmp_path)}}}) as conn:
+        cursor = conn.cursor()
+        cursor.execute("SELECT * FROM read_pickle('index/spx/gbm/*.pkl')")
+        assert len(cursor.fetchmany(10)) == 10
+        with pytest.raises(arcticsql.OperationalError, match=r"p5\.pkl: columns \['Vwap'\] .* run it again"):
+            cursor.fetchall()
+        cursor.execute("SELECT count(*), count(Vwap) FROM read_pickle('index/spx/gbm/*.pkl')")
+        assert cursor.fetchall() == [(1_200_000, 200_000)]
+
+
+def test_when_nothing_had_been_fetched_the_cursor_runs_the_query_again(tmp_path):
+    """Rows stream, so the file with the new column turns up during fetchall, not execute: the cursor,
+    having handed out nothing, runs the query again with the schema it has learned."""
+    from arcticsql.storage.local import LocalStorage
+
+    storage = LocalStorage(str(tmp_path))
+    big = pd.DataFrame({"Close": np.arange(200_000, dtype=float)})
+    for i in range(6):
+        frame = big.assign(Vwap=big["Close"]) if i == 5 else big
+        save_dataset(storage, frame, "index", "spx", "gbm", f"p{i}", timestamp="20240101_000000")
+    with arcticsql.connect(config={"arctic_storage_path": "mem://", "processing": {"loader_processes": 0},
+                                   "storage": {"type": "local", "local": {"base_path": str(tmp_path)}}}) as conn:
+        cursor = conn.cursor()
+        runs = []
+        execute = cursor.execute
+        cursor.execute = lambda *args: runs.append(args) or execute(*args)
+        table = cursor.execute("SELECT * FROM read_pickle('index/spx/gbm/*.pkl')").fetch_arrow()
+    assert len(runs) == 2  # the first run failed as its rows streamed
+    assert table.num_rows == 1_200_000 and table.column("Vwap").null_count == 1_000_000
