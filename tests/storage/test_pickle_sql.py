@@ -220,7 +220,10 @@ def test_a_type_wider_than_the_sample_is_declared_on_the_next_plan(tmp_path):
     assert rows == [(1.0, "DOUBLE"), (2.0, "DOUBLE"), (2.5, "DOUBLE")]
 
 
-def test_when_rows_had_been_fetched_the_error_says_to_run_again_and_the_next_run_works(tmp_path):
+@pytest.fixture
+def streaming_growth(tmp_path):
+    """Six files of 200,000 rows, the last with a column the others lack: a result large enough that
+    DuckDB streams it, so that file is met while the rows are fetched."""
     from arcticsql.storage.local import LocalStorage
 
     storage = LocalStorage(str(tmp_path))
@@ -230,31 +233,26 @@ def test_when_rows_had_been_fetched_the_error_says_to_run_again_and_the_next_run
         save_dataset(storage, frame, "index", "spx", "gbm", f"p{i}", timestamp="20240101_000000")
     with arcticsql.connect(config={"arctic_storage_path": "mem://", "processing": {"loader_processes": 0},
                                    "storage": {"type": "local", "local": {"base_path": str(tmp_path)}}}) as conn:
-        cursor = conn.cursor()
-        cursor.execute("SELECT * FROM read_pickle('index/spx/gbm/*.pkl')")
-        assert len(cursor.fetchmany(10)) == 10
-        with pytest.raises(arcticsql.OperationalError, match=r"p5\.pkl: columns \['Vwap'\] .* run it again"):
-            cursor.fetchall()
-        cursor.execute("SELECT count(*), count(Vwap) FROM read_pickle('index/spx/gbm/*.pkl')")
-        assert cursor.fetchall() == [(1_200_000, 200_000)]
+        yield conn.cursor()
 
 
-def test_when_nothing_had_been_fetched_the_cursor_runs_the_query_again(tmp_path):
-    """Rows stream, so the file with the new column turns up during fetchall, not execute: the cursor,
-    having handed out nothing, runs the query again with the schema it has learned."""
-    from arcticsql.storage.local import LocalStorage
+def test_when_rows_had_been_fetched_the_error_says_to_run_again_and_the_next_run_works(streaming_growth):
+    cursor = streaming_growth
+    cursor.execute("SELECT * FROM read_pickle('index/spx/gbm/*.pkl')")
+    assert len(cursor.fetchmany(10)) == 10
+    with pytest.raises(arcticsql.OperationalError, match=r"p5\.pkl: columns \['Vwap'\] .* run it again"):
+        cursor.fetchall()
+    cursor.execute("SELECT count(*), count(Vwap) FROM read_pickle('index/spx/gbm/*.pkl')")
+    assert cursor.fetchall() == [(1_200_000, 200_000)]
 
-    storage = LocalStorage(str(tmp_path))
-    big = pd.DataFrame({"Close": np.arange(200_000, dtype=float)})
-    for i in range(6):
-        frame = big.assign(Vwap=big["Close"]) if i == 5 else big
-        save_dataset(storage, frame, "index", "spx", "gbm", f"p{i}", timestamp="20240101_000000")
-    with arcticsql.connect(config={"arctic_storage_path": "mem://", "processing": {"loader_processes": 0},
-                                   "storage": {"type": "local", "local": {"base_path": str(tmp_path)}}}) as conn:
-        cursor = conn.cursor()
-        runs = []
-        execute = cursor.execute
-        cursor.execute = lambda *args: runs.append(args) or execute(*args)
-        table = cursor.execute("SELECT * FROM read_pickle('index/spx/gbm/*.pkl')").fetch_arrow()
+
+def test_when_nothing_had_been_fetched_the_cursor_runs_the_query_again(streaming_growth):
+    """The cursor, having handed out nothing when the file turned up, runs the query again with the schema
+    it has learned."""
+    cursor = streaming_growth
+    runs = []
+    execute = cursor.execute
+    cursor.execute = lambda *args: runs.append(args) or execute(*args)
+    table = cursor.execute("SELECT * FROM read_pickle('index/spx/gbm/*.pkl')").fetch_arrow()
     assert len(runs) == 2  # the first run failed as its rows streamed
     assert table.num_rows == 1_200_000 and table.column("Vwap").null_count == 1_000_000
