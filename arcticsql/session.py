@@ -145,7 +145,10 @@ class Session:
         from arcticsql.pickle_sql import learn_pickle_schemas
 
         calls = [call for call in parse_statement(statement.text).functions if call.function == "read_pickle"]
-        return sum(learn_pickle_schemas(self.settings, call.argument, stores=self._stores) for call in calls) > 0
+        try:
+            return sum(learn_pickle_schemas(self.settings, call.argument, stores=self._stores) for call in calls) > 0
+        except Exception:  # noqa: BLE001 - the statement's own error is the one to report
+            return False
 
     def _forget_assumed_versions(self, statement: Statement) -> bool:
         """Drop the remembered latest versions of the symbols ``statement`` reads; whether there were any."""
