@@ -16,9 +16,10 @@ from arcticsql.storage.factory import storage_for_location
 from arcticsql.storage.metadata import stamp_attrs
 
 
-def read_pickle_source(settings, location: str, *, pool=None, stores: dict | None = None) -> PickleDatasetSource:
+def read_pickle_source(settings, location: str, *, pool=None, stores: dict | None = None,
+                       progress=None) -> PickleDatasetSource:
     storage, glob = storage_for_location(location, settings, stores=stores)
-    source = PickleDatasetSource(storage, glob, pool=pool)
+    source = PickleDatasetSource(storage, glob, pool=pool, progress=progress, label=f"read_pickle({location!r})")
     if not source.entries:
         raise ProgrammingError(f"no pickle files match {location!r} (looked in {storage.location(glob)})")
     return source

@@ -66,7 +66,8 @@ class Session:
         self._registries: dict[int, _Registry] = {}   # by id() of a live DuckDB connection
         #: Sources behind views: registered on every cursor's connection, since a view is database-wide.
         self._view_sources: dict[str, object] = {}
-        #: Called as progress(done, total, label) while a wildcard table loads; the CLI draws a bar.
+        #: Called as progress(done, total, label, unit) while a wildcard table's symbols or a read_pickle's
+        #: files load; the CLI sets it for each statement and draws a bar.
         self.progress = None
         #: Pickle stores by location, kept for the session (a GCS store holds a client and its connections).
         self._stores: dict = {}
@@ -244,8 +245,16 @@ class Session:
         from arcticsql.pickle_sql import pickle_files_table, read_pickle_source
 
         if call.function == "read_pickle":
-            return read_pickle_source(self.settings, call.argument, pool=self.loader_pool, stores=self._stores)
+            return read_pickle_source(self.settings, call.argument, pool=self.loader_pool, stores=self._stores,
+                                      progress=self.report_progress)
         return pickle_files_table(self.settings, call.argument, stores=self._stores)
+
+    def report_progress(self, done: int, total: int, label: str, unit: str = "symbols") -> None:
+        """Hand progress to the statement's :attr:`progress`: sources keep this method, not the callback of
+        the statement that made them (a registered source serves later statements too)."""
+        progress = self.progress
+        if progress is not None:
+            progress(done, total, label, unit)
 
     @property
     def loader_pool(self):
@@ -259,7 +268,7 @@ class Session:
         if name.library == CATALOG_LIBRARY:
             return CatalogSource(self.catalog, name.symbol)
         if name.is_pattern:
-            return union_source(self.catalog, name, reference.as_of, progress=self.progress)
+            return union_source(self.catalog, name, reference.as_of, progress=self.report_progress)
         if reference.as_of is None and assume_latest:
             schema, pinned = self.catalog.latest_schema(name.library, name.symbol)
             return self.catalog.source(schema, unverified_latest=not pinned)

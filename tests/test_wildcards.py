@@ -134,9 +134,9 @@ def test_versions_and_snapshots_on_wildcards(conn, store):
 
 def test_progress_is_reported(conn, store):
     seen = []
-    conn.session.progress = lambda done, total, label: seen.append((done, total, label))
+    conn.session.progress = lambda done, total, label, unit: seen.append((done, total, label, unit))
     conn.cursor().execute('SELECT count(*) FROM "prices_*/*"').fetchall()
-    assert seen and seen[-1][0] == seen[-1][1] == 6 and seen[-1][2] == "prices_*/*"
+    assert seen and seen[-1] == (6, 6, "prices_*/*", "symbols")
 
 
 def test_many_symbols_read_in_batches(conn):

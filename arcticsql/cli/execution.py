@@ -118,14 +118,15 @@ class ProgressLine:
         self._start = time.monotonic()
         self._shown = False
         self._stopped = False
-        self._loading: tuple[int, int, str] | None = None
+        self._loading: tuple[int, int, str, str] | None = None
         self._lock = threading.Lock()
         unicode = "utf" in (getattr(stream, "encoding", None) or "").lower()
         self._full, self._empty = ("█", "░") if unicode else ("#", "-")
 
-    def loading(self, done: int, total: int, label: str) -> None:
-        """The session's progress callback: symbols of a wildcard table read so far."""
-        self._loading = (done, total, label)
+    def loading(self, done: int, total: int, label: str, unit: str = "symbols") -> None:
+        """The session's progress callback: the symbols of a wildcard table, or the files of a
+        read_pickle, read so far."""
+        self._loading = (done, total, label, unit)
 
     def update(self, percent: float) -> None:
         elapsed = time.monotonic() - self._start
@@ -133,10 +134,10 @@ class ProgressLine:
             return
         loading = self._loading
         if loading is not None and loading[0] < loading[1]:
-            done, total, label = loading
+            done, total, label, unit = loading
             filled = int(self.WIDTH * done / max(total, 1))
             bar = self._full * filled + self._empty * (self.WIDTH - filled)
-            text = f"{bar} {label}: {done}/{total} symbols  {elapsed:6.1f} s  (Ctrl-C to cancel)"
+            text = f"{bar} {label}: {done}/{total} {unit}  {elapsed:6.1f} s  (Ctrl-C to cancel)"
         elif percent >= 0:
             filled = int(self.WIDTH * min(percent, 100) / 100)
             bar = self._full * filled + self._empty * (self.WIDTH - filled)

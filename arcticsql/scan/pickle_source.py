@@ -21,7 +21,7 @@ import functools
 import posixpath
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -128,20 +128,24 @@ class PickleDatasetSource(ScanSource):
     ``schema``: the data columns' Arrow schema, to skip sampling; ``file_filter``: prunes files by their
     naming row when listing; ``pool``: loader processes for large reads (see
     :mod:`~arcticsql.storage.loader_pool`); ``max_workers`` (threads loading files without the pool) and
-    ``allow_unsafe`` None mean the store's defaults. The object holds no per-query state, so two streams may run at once.
+    ``allow_unsafe`` None mean the store's defaults; ``progress(done, total, label, "files")`` is called as
+    each file of a scan is read. The object holds no per-query state, so two streams may run at once.
     """
 
     schema_is_stable = True
 
     def __init__(self, storage: BaseStorage, glob: str, *, max_workers: int | None = None,
                  allow_unsafe: bool | None = None, schema: pa.Schema | None = None,
-                 file_filter: FileFilter | None = None, pool: LoaderPool | None = None) -> None:
+                 file_filter: FileFilter | None = None, pool: LoaderPool | None = None,
+                 progress: Callable[[int, int, str, str], None] | None = None, label: str = "") -> None:
         super().__init__()
         self.storage = storage
         self.pool = pool
         self.glob = glob
         self.max_workers = storage.workers(max_workers)
         self.allow_unsafe = allow_unsafe
+        self.progress = progress
+        self.label = label or glob
         self.entries: tuple[FileEntry, ...] = tuple(list_dataset(storage, glob, file_filter))
         self._naming_rows = [naming_row(entry.path) for entry in self.entries]
         self._sampled: dict[str, LoadedFile] = {}
@@ -265,8 +269,10 @@ class PickleDatasetSource(ScanSource):
         loaded = iter(load_files(self.storage, [entry for entry in entries if entry.path not in sampled],
                                  data_columns, allow_unsafe=self.allow_unsafe, pool=self.pool,
                                  max_workers=self.max_workers))
-        for position, entry in zip(kept, entries, strict=True):
+        for done, (position, entry) in enumerate(zip(kept, entries, strict=True), start=1):
             file = sampled[entry.path] if entry.path in sampled else next(loaded)
+            if self.progress is not None:
+                self.progress(done, len(entries), self.label, "files")
             table = with_naming(self._declared(entry, file, data_columns), self._naming_rows[position],
                                 naming_columns)
             if expression is not None:

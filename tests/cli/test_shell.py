@@ -66,3 +66,18 @@ def test_maxrows_and_usage_errors(shell):
             shell.run_script(bad, show_line=False)
     with pytest.raises(ExitShell):
         shell.run_script(".quit")
+
+
+def test_the_progress_line_counts_symbols_or_files():
+    from arcticsql.cli.execution import ProgressLine
+
+    out = io.StringIO()
+    line = ProgressLine(out, delay=0)
+    line.loading(3, 10, "read_pickle('index/**/*.pkl')", "files")
+    line.update(-1)
+    assert "read_pickle('index/**/*.pkl'): 3/10 files" in out.getvalue()
+    line.loading(2, 4, "prices_1min/*")
+    line.update(-1)
+    assert "prices_1min/*: 2/4 symbols" in out.getvalue()
+    line.stop()
+    assert out.getvalue().endswith("\r\x1b[K")

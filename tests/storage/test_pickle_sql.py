@@ -256,3 +256,15 @@ def test_when_nothing_had_been_fetched_the_cursor_runs_the_query_again(streaming
     table = cursor.execute("SELECT * FROM read_pickle('index/spx/gbm/*.pkl')").fetch_arrow()
     assert len(runs) == 2  # the first run failed as its rows streamed
     assert table.num_rows == 1_200_000 and table.column("Vwap").null_count == 1_000_000
+
+
+def test_a_read_reports_its_files_to_the_running_statements_progress(pickle_store):
+    """The source registered by the first statement serves the second: it reports to the second's callback."""
+    connection, _, _ = pickle_store
+    session, cursor = connection.session, connection.cursor()
+    for _ in range(2):
+        calls = []
+        session.progress = lambda *args, calls=calls: calls.append(args)
+        cursor.execute("SELECT count(*) FROM read_pickle('index/nifty/gbm/*.pkl')").fetchall()
+        assert calls == [(done, 4, "read_pickle('index/nifty/gbm/*.pkl')", "files") for done in range(1, 5)]
+    session.progress = None
