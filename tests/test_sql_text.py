@@ -67,6 +67,21 @@ def test_bad_at_clauses_are_clear_errors(bad):
         lift_time_travel(f"SELECT * FROM a.b {bad}")
 
 
+@pytest.mark.parametrize(("statement", "message"), [
+    ("SELECT * FROM read_pickle('index/*.pkl') AT (VERSION => 1)", r"does not apply to read_pickle\(\)"),
+    ("WITH c AS (SELECT 1) SELECT * FROM c AT (VERSION => 1)", "not an ArcticDB table"),
+    ("SELECT * FROM prices_1min.AAPL p AT (VERSION => 1)", "before any alias"),
+])
+def test_an_at_clause_that_no_arcticdb_table_takes_is_an_error(statement, message):
+    with pytest.raises(ProgrammingError, match=message):
+        parse_statement(statement)
+
+
+def test_an_at_clause_before_an_alias_is_taken():
+    (reference,) = parse_statement("SELECT * FROM prices_1min.AAPL AT (VERSION => 1) p").references
+    assert reference.as_of == 1 and reference.alias == "p"
+
+
 def test_references_skip_ctes_duckdb_tables_and_functions():
     parsed = parse_statement(
         "WITH x AS (SELECT 1) SELECT * FROM x, t, main.t2, read_csv('f.csv'), prices_1min.AAPL")

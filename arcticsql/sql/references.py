@@ -110,7 +110,24 @@ def parse_statement(text: str) -> ParsedStatement:
             qualified=len(names) == 2,
         ))
     references.sort(key=lambda r: r.start)
-    return ParsedStatement(blanked, tree, tuple(references), _function_references(blanked, calls))
+    functions = _function_references(blanked, calls)
+    _check_time_travel(as_of_at, references, functions)
+    return ParsedStatement(blanked, tree, tuple(references), functions)
+
+
+def _check_time_travel(as_of_at: dict[int, object], references: list[Reference],
+                       functions: tuple[FunctionReference, ...]) -> None:
+    """Every AT clause follows an ArcticDB table name: anywhere else it would be dropped without a word."""
+    from arcticsql.errors import ProgrammingError
+
+    unclaimed = set(as_of_at) - {reference.end for reference in references}
+    for call in functions:
+        if call.end in unclaimed:
+            raise ProgrammingError(f"AT (...) does not apply to {call.function}(): pickle files have no versions "
+                                   "(filter on its timestamp or file columns instead)")
+    if unclaimed:
+        raise ProgrammingError("AT (...) follows something that is not an ArcticDB table: it goes right after a "
+                               "name such as prices_1min.AAPL, before any alias")
 
 
 def _function_references(text: str, calls: list[exp.Table]) -> tuple[FunctionReference, ...]:
