@@ -291,6 +291,12 @@ class Catalog:
         if not libraries:
             known = set(self.library_names()) | set(self.settings.core_libraries)
             return ProgrammingError(f"no library matches {library_pattern!r}{suggest(library_pattern, known)}")
+        if isinstance(as_of, str):
+            snapshots = self._snapshots_of(libraries)
+            if as_of not in snapshots:
+                known = ", ".join(sorted(snapshots)[:10]) or "none"
+                return ProgrammingError(f"no library matching {library_pattern!r} has a snapshot {as_of!r}; "
+                                        f"snapshots: {known}")
         names: list[str] = []
         for library in libraries[:20]:
             try:
@@ -299,6 +305,18 @@ class Catalog:
                 pass
         return ProgrammingError(f"no symbol matches {library_pattern}/{symbol_pattern}{at}"
                                 f"{suggest(symbol_pattern, set(names))}")
+
+    def _snapshots_of(self, libraries: list[str]) -> set[str]:
+        """The snapshot names of the existing ``libraries`` (best effort, for error messages)."""
+        snapshots: set[str] = set()
+        existing = set(self.arctic.list_libraries())
+        for library in libraries[:20]:
+            if library in existing:
+                try:
+                    snapshots.update(self.library(library).list_snapshots(load_metadata=False))
+                except Exception:  # noqa: BLE001
+                    pass
+        return snapshots
 
     def _whole_us_check(self, lib, symbol: str, version: int, row_count: int) -> Callable[[str], bool]:
         def check(_stored_index_name: str) -> bool:

@@ -130,6 +130,8 @@ def test_versions_and_snapshots_on_wildcards(conn, store):
     assert now == 0.0 and snap == v0 == store[("prices_daily", "AAPL")].close.sum()
     with pytest.raises(arcticsql.ProgrammingError, match="no version 1"):
         cur.execute('SELECT * FROM "prices_daily/*" AT (VERSION => 1)')
+    with pytest.raises(arcticsql.ProgrammingError, match="has a snapshot 'eob'; snapshots: eod$"):
+        cur.execute('SELECT * FROM "prices_daily/*" AT (SNAPSHOT => \'eob\')')
 
 
 def test_progress_is_reported(conn, store):
