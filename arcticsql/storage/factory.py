@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from arcticsql.storage.base import BaseStorage
+from arcticsql.storage.base import BaseStorage, StorageError
 from arcticsql.storage.globbing import literal_directory
 
 if TYPE_CHECKING:
@@ -65,6 +65,8 @@ def storage_for_location(location: str, settings: Settings, *, stores: dict | No
     unsafe = settings.allow_unsafe_pickle
     if location.startswith("gs://"):
         bucket, _, pattern = location[len("gs://"):].partition("/")
+        if not bucket:
+            raise StorageError(f"{location!r} names no bucket: write gs://<bucket>/<glob>")
         cache_dir = (settings.storage.get("gcs") or {}).get("cache_dir")
         options = {"bucket_name": bucket, "cache_dir": cache_dir, "allow_unsafe": unsafe, **overrides}
         return _kept(stores, ("gcs", options), lambda: StorageFactory.get_storage("gcs", **options)), pattern or "**"

@@ -233,6 +233,9 @@ def test_storage_for_location(tmp_path, monkeypatch, gcs_client):
     store, glob = storage_for_location("gs://bkt/index/**/*.pkl", settings, client=gcs_client)
     assert isinstance(store, GoogleCloudStorage) and store.bucket_name == "bkt"
     assert glob == "index/**/*.pkl" and str(store.cache.root) == str(tmp_path / "cache")
+    for bucketless in ("gs://", "gs:///index/*.pkl"):
+        with pytest.raises(StorageError, match=r"names no bucket: write gs://<bucket>/<glob>"):
+            storage_for_location(bucketless, settings)
 
     deep = tmp_path / "data"
     store, glob = storage_for_location(f"{deep}/index/nifty/gbm/*.pkl", settings)
