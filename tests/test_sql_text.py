@@ -107,6 +107,13 @@ def test_rewrite_with_time_travel_and_explain():
     assert rewrite(parsed, [(parsed.references[0], "r0")]).split() == ["EXPLAIN", "SELECT", "*", "FROM", '"r0"', "AS", '"AAPL"']
 
 
+def test_explain_of_a_read_pickle_query_finds_the_call():
+    parsed = parse_statement("EXPLAIN ANALYZE SELECT count(*) FROM read_pickle('index/*.pkl') WHERE params = 'x'")
+    (call,) = parsed.functions
+    assert (call.function, call.argument) == ("read_pickle", "index/*.pkl")
+    assert rewrite(parsed, [(call, "r0")]) == """EXPLAIN ANALYZE SELECT count(*) FROM "r0" WHERE params = 'x'"""
+
+
 def test_describe_reference_gets_no_alias():
     parsed = parse_statement('DESCRIBE "prices_1min/AAPL"')
     assert rewrite(parsed, [(parsed.references[0], "r0")]) == 'DESCRIBE "r0"'

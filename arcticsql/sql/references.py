@@ -77,6 +77,7 @@ def parse_statement(text: str) -> ParsedStatement:
         tree = sqlglot.parse_one(blanked, read="duckdb")
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
         return ParsedStatement(blanked, None, ())
+    parsed_text = blanked  # EXPLAIN blanked: the tokenizer reads what follows EXPLAIN as one string
     if explain:
         blanked = explain.group(0) + blanked[explain.end():]
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
@@ -110,7 +111,7 @@ def parse_statement(text: str) -> ParsedStatement:
             qualified=len(names) == 2,
         ))
     references.sort(key=lambda r: r.start)
-    functions = _function_references(blanked, calls)
+    functions = _function_references(parsed_text, calls)
     _check_time_travel(as_of_at, references, functions)
     return ParsedStatement(blanked, tree, tuple(references), functions)
 
