@@ -65,7 +65,8 @@ def _help(shell, args: str) -> None:
     shell.say("\n".join([
         "Statements end with ';' and may span lines. Tables: prices_1min.AAPL, \"prices_1min/AAPL\",",
         "signals.\"momentum/SP500\", \"prices_*/AAPL\"; past versions: prices_1min.AAPL AT (VERSION => 3),",
-        "AT (SNAPSHOT => 'name'), AT (TIMESTAMP => '2024-06-01 12:00').",
+        "AT (SNAPSHOT => 'name'), AT (TIMESTAMP => '2024-06-01 12:00'). Pickle datasets:",
+        "read_pickle('index/*/gbm/*.pkl'), listed with pickle_files('index/**/*.pkl').",
         "Tab completes keywords, libraries, symbols and columns; Ctrl-C cancels a running query or clears",
         "the line; Ctrl-D quits.",
         "",
@@ -85,6 +86,15 @@ def _symbols(shell, args: str) -> None:
     if len(parts) > 2:
         raise UsageError("usage: .symbols [LIBRARY] [PATTERN]")
     shell.emit_rows(introspection.symbols(shell.catalog, *parts))
+
+
+@command("pickles", ".pickles [GLOB]", "List pickle files with their attrs (default: all, **/*.pkl)")
+def _pickles(shell, args: str) -> None:
+    glob = args.rstrip(";").strip() or "**/*.pkl"
+    if glob[:1] == glob[-1:] and glob[:1] in ("'", '"') and len(glob) > 1:
+        glob = glob[1:-1]
+    quoted = "'" + glob.replace("'", "''") + "'"
+    shell.run_sql(f"SELECT file, rows, created_at, model_params FROM pickle_files({quoted}) ORDER BY file")
 
 
 @command("describe", ".describe TABLE", "Columns and types, index and row count of a table",

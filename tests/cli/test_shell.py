@@ -81,3 +81,31 @@ def test_the_progress_line_counts_symbols_or_files():
     assert "prices_1min/*: 2/4 symbols" in out.getvalue()
     line.stop()
     assert out.getvalue().endswith("\r\x1b[K")
+
+
+def test_pickles_lists_the_files_of_a_glob(tmp_path):
+    import pandas as pd
+
+    from arcticsql.storage.local import LocalStorage
+    from arcticsql.storage.metadata import save_dataset
+
+    storage = LocalStorage(str(tmp_path))
+    save_dataset(storage, pd.DataFrame({"Close": [1.0, 2.0]}), "index", "spx", "gbm", "a",
+                 timestamp="20240101_000000", model_params={"mu": 0.1})
+    save_dataset(storage, pd.DataFrame({"Strike": [1.0]}), "option_chain", "spx", "bs", "weekly",
+                 timestamp="20240101_000000")
+    connection = arcticsql.connect(config={"arctic_storage_path": "mem://",
+                                           "storage": {"type": "local", "local": {"base_path": str(tmp_path)}}})
+    out = io.StringIO()
+    shell = Shell(connection, interactive=True, stdout=out, stderr=io.StringIO())
+    try:
+        shell.run_script(".mode csv\n.pickles\n.pickles 'index/**/*.pkl'")
+    finally:
+        shell.close()
+        connection.close()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "file,rows,created_at,model_params"
+    assert [line.split(",")[:2] for line in lines[1:3]] == [
+        ["index/spx/gbm/20240101_000000_a.pkl", "2"], ["option_chain/spx/bs/20240101_000000_weekly.pkl", "1"]]
+    assert lines[3] == lines[0] and lines[4].startswith("index/spx/gbm/20240101_000000_a.pkl,2,") and len(lines) == 5
+    assert '""mu"": 0.1' in lines[1]
