@@ -178,7 +178,7 @@ class PickleDatasetSource(ScanSource):
             candidates = folders.setdefault(posixpath.dirname(entry.path), [])
             if len(candidates) < SAMPLE_TRIES:
                 candidates.append(entry)
-        # kept for the scans: the sampled files are not loaded a second time
+        # kept for the first scan, which then need not load them again
         self._sampled = dict(ordered_map(self._load_sample, folders.values(), self.max_workers))
         sampled = [(self.storage.location(path), file.table.schema) for path, file in self._sampled.items()]
         return union_schema([*sampled, *LEARNED.of(self.storage, self.entries)])
@@ -265,12 +265,14 @@ class PickleDatasetSource(ScanSource):
         data_columns = [name for name in wanted if name not in NAMING_COLUMNS]
 
         entries = [self.entries[position] for position in kept]
-        sampled = self._sampled
-        loaded = iter(load_files(self.storage, [entry for entry in entries if entry.path not in sampled],
+        # The sampled files this scan reads, taken: the first scan uses them and later ones load them, so
+        # that a source kept registered for later statements does not hold them all that time.
+        taken = {entry.path: file for entry in entries if (file := self._sampled.pop(entry.path, None)) is not None}
+        loaded = iter(load_files(self.storage, [entry for entry in entries if entry.path not in taken],
                                  data_columns, allow_unsafe=self.allow_unsafe, pool=self.pool,
                                  max_workers=self.max_workers))
         for done, (position, entry) in enumerate(zip(kept, entries, strict=True), start=1):
-            file = sampled[entry.path] if entry.path in sampled else next(loaded)
+            file = taken[entry.path] if entry.path in taken else next(loaded)
             if self.progress is not None:
                 self.progress(done, len(entries), self.label, "files")
             table = with_naming(self._declared(entry, file, data_columns), self._naming_rows[position],

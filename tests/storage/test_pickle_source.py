@@ -149,6 +149,20 @@ def test_schema_is_sampled_per_folder(seeded):
     assert {"Close", "Strike", "index"} <= set(source.schema.names)
 
 
+def test_the_first_scan_takes_the_sampled_files_and_later_scans_load_them(seeded):
+    source = PickleDatasetSource(seeded, "**/*.pkl")
+    files = len(source.entries)
+    with duckdb.connect() as con:
+        con.register("p", source)
+        before = seeded.loads
+        first = con.sql("SELECT count(*), round(sum(Close), 4) FROM p").fetchall()
+        assert seeded.loads - before == files - 3  # the three samples were not loaded again
+        assert source._sampled == {}  # nor held by the source once scanned
+        before = seeded.loads
+        assert con.sql("SELECT count(*), round(sum(Close), 4) FROM p").fetchall() == first
+        assert seeded.loads - before == files
+
+
 def test_given_schema_skips_sampling_and_conforms(seeded):
     schema = OHLC_SCHEMA.set(OHLC_SCHEMA.get_field_index("Volume"), pa.field("Volume", pa.float64()))
     before = seeded.loads
