@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from arcticsql.errors import ProgrammingError
 from arcticsql.scan.pickle_source import PickleDatasetSource, learn_schemas
+from arcticsql.storage.arrow import NAMING_COLUMNS
 from arcticsql.storage.datasets import pickle_catalog
 from arcticsql.storage.factory import storage_for_location
 from arcticsql.storage.metadata import stamp_attrs
@@ -38,7 +39,11 @@ def pickle_files_table(settings, location: str, *, stores: dict | None = None) -
 
 
 def copy_to_pickle(session, duck, query: str, path: str, options: dict, params):
-    """Save a query result as a DataFrame pickle with seed 003's attrs (METADATA becomes model_params)."""
+    """Save a query result as a DataFrame pickle with seed 003's attrs (METADATA becomes model_params).
+
+    A result with all of read_pickle's naming columns (``file``, ``data_type``, ... ``params``) is saved
+    without them, as the path of the new file says them again: ``COPY (SELECT * FROM read_pickle('a.pkl'))
+    TO 'pkl://b.pkl'`` copies the frame."""
     from arcticsql.session import Outcome
     from arcticsql.store import arrow_to_frame, parse_metadata
 
@@ -49,6 +54,10 @@ def copy_to_pickle(session, duck, query: str, path: str, options: dict, params):
         raise ProgrammingError(f"option {sorted(unknown)[0]} does not apply to pkl:// (METADATA, INDEX do)")
     model_params = parse_metadata(options.get("METADATA"))
     table = session.query_arrow(duck, query, params)
+    naming = [name for name in NAMING_COLUMNS if name != options.get("INDEX")]
+    if set(NAMING_COLUMNS) <= set(table.column_names):
+        # read_pickle's columns, which the new file's path gives back: a copied frame stays the frame
+        table = table.drop_columns(naming)
     frame = arrow_to_frame(table, index=options.get("INDEX"))
     storage, relative = storage_for_location(path, session.settings)
     written = storage.save(stamp_attrs(frame, model_params), relative)

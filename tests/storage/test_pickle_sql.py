@@ -268,3 +268,16 @@ def test_a_read_reports_its_files_to_the_running_statements_progress(pickle_stor
         cursor.execute("SELECT count(*) FROM read_pickle('index/nifty/gbm/*.pkl')").fetchall()
         assert calls == [(done, 4, "read_pickle('index/nifty/gbm/*.pkl')", "files") for done in range(1, 5)]
     session.progress = None
+
+
+def test_a_pickle_copied_through_sql_is_the_same_frame(pickle_store):
+    connection, storage, _ = pickle_store
+    source = "index/nifty/gbm/20230901_120000_bullish.pkl"
+    connection.cursor().execute(f"COPY (SELECT * FROM read_pickle('{source}')) TO "
+                                "'pkl://index/nifty/gbm/20240101_000000_copy.pkl'")
+    copied, original = storage.load("index/nifty/gbm/20240101_000000_copy.pkl"), storage.load(source)
+    pd.testing.assert_frame_equal(copied, original, check_freq=False)
+    described = [row[0] for row in connection.cursor().execute(
+        "DESCRIBE SELECT * FROM read_pickle('index/nifty/gbm/*.pkl')").fetchall()]
+    assert described == ["ts", "Open", "High", "Low", "Close", "file", "data_type", "market_type", "model_type",
+                         "timestamp", "params"]
