@@ -84,7 +84,9 @@ def describe(cursor, catalog, table: str) -> Rows:
     """Columns and types of a table (``DESCRIBE``), with the index columns, version and row count of an
     ArcticDB symbol."""
     name, as_of = parse_table(table)
-    described = cursor.execute(f"DESCRIBE {table}").fetchall()
+    # a table function such as read_pickle('...') is described through a query over it
+    subject = f"SELECT * FROM {table}" if table.rstrip().endswith(")") and name is None else table
+    described = cursor.execute(f"DESCRIBE {subject}").fetchall()
     if name is None or name.is_pattern or name.library not in catalog.library_names():
         return Rows(["column", "type"], ["VARCHAR", "VARCHAR"], [(r[0], r[1]) for r in described])
     schema = catalog.schema(name.library, name.symbol, as_of)

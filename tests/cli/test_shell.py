@@ -83,7 +83,7 @@ def test_the_progress_line_counts_symbols_or_files():
     assert out.getvalue().endswith("\r\x1b[K")
 
 
-def test_pickles_lists_the_files_of_a_glob(tmp_path):
+def test_pickles_lists_the_files_of_a_glob_and_describe_takes_read_pickle(tmp_path):
     import pandas as pd
 
     from arcticsql.storage.local import LocalStorage
@@ -100,12 +100,17 @@ def test_pickles_lists_the_files_of_a_glob(tmp_path):
     shell = Shell(connection, interactive=True, stdout=out, stderr=io.StringIO())
     try:
         shell.run_script(".mode csv\n.pickles\n.pickles 'index/**/*.pkl'")
+        lines = out.getvalue().splitlines()
+        out.seek(0)
+        out.truncate()
+        shell.run_script(".describe read_pickle('index/**/*.pkl')")
+        described = out.getvalue().splitlines()
     finally:
         shell.close()
         connection.close()
-    lines = out.getvalue().splitlines()
     assert lines[0] == "file,rows,created_at,model_params"
     assert [line.split(",")[:2] for line in lines[1:3]] == [
         ["index/spx/gbm/20240101_000000_a.pkl", "2"], ["option_chain/spx/bs/20240101_000000_weekly.pkl", "1"]]
     assert lines[3] == lines[0] and lines[4].startswith("index/spx/gbm/20240101_000000_a.pkl,2,") and len(lines) == 5
     assert '""mu"": 0.1' in lines[1]
+    assert described[:3] == ["column,type", "Close,DOUBLE", "file,VARCHAR"]
