@@ -164,13 +164,20 @@ def test_read_pickle_from_gcs(gcs_emulator, gcs_client, bucket_name, tmp_path):
     assert rows == [("bearish", 50), ("bullish", 50)]
 
 
-@pytest.fixture
-def evolving_store(tmp_path):
-    """A folder whose later files gained columns: the schema sample (the first file) has only Close."""
-    base = tmp_path / "pickles"
+@pytest.fixture(params=["local", "gcs"])
+def evolving_store(request, tmp_path):
+    """A folder whose later files gained columns: the schema sample (the first file) has only Close. On a
+    local folder and in a bucket of the GCS emulator, as the configured store."""
+    from arcticsql.storage.gcs import GoogleCloudStorage
     from arcticsql.storage.local import LocalStorage
 
-    storage = LocalStorage(str(base))
+    if request.param == "local":
+        storage = LocalStorage(str(tmp_path / "pickles"))
+        configured = {"type": "local", "local": {"base_path": str(tmp_path / "pickles")}}
+    else:
+        bucket = request.getfixturevalue("bucket_name")
+        storage = GoogleCloudStorage(bucket, client=request.getfixturevalue("gcs_client"))
+        configured = {"type": "gcs", "gcs": {"bucket_name": bucket, "cache_dir": str(tmp_path / "cache")}}
     frames = {
         "a": pd.DataFrame({"Close": [1.0, 2.0, 3.0]}),
         "b": pd.DataFrame({"Close": [4.0], "Vwap": [4.5]}),
@@ -179,8 +186,7 @@ def evolving_store(tmp_path):
     }
     for day, (params, frame) in enumerate(frames.items(), start=1):
         save_dataset(storage, frame, "index", "spx", "gbm", params, timestamp=f"202401{day:02d}_000000")
-    connection = arcticsql.connect(config={"arctic_storage_path": "mem://",
-                                           "storage": {"type": "local", "local": {"base_path": str(base)}}})
+    connection = arcticsql.connect(config={"arctic_storage_path": "mem://", "storage": configured})
     yield connection, storage
     connection.close()
 
