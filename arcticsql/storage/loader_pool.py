@@ -401,15 +401,19 @@ def load_files(storage: BaseStorage, entries: Sequence[FileEntry], only: Sequenc
         return here
     if pool.ready_workers():
         return pool.load_files(storage, entries, columns, allow_unsafe)
-    return _then_start(here, pool)
+    return _then_start(here, pool, len(entries))
 
 
-def _then_start(loaded: Iterator[LoadedFile], pool: LoaderPool) -> Iterator[LoadedFile]:
-    """``loaded``, then start the pool: its workers import while nothing else needs the cores (a one-shot
-    command exits before they are ready, and they are stopped at once), and are ready for the next read.
+def _then_start(loaded: Iterator[LoadedFile], pool: LoaderPool, count: int) -> Iterator[LoadedFile]:
+    """``loaded`` (``count`` files), starting the pool as the last is handed over: its workers import while
+    nothing else needs the cores (a one-shot command exits before they are ready, and they are stopped at
+    once), and are ready for the next read.
 
-    Only a read that reaches its end starts it. One stopped early (LIMIT, an error) is closed from wherever
-    its stream is released, at worst while the interpreter exits, where starting a thread waits forever;
-    the next large read loads here again and starts the pool instead."""
-    yield from loaded
-    pool.start()
+    The start is made from the reader's own call for the last file (a reader takes ``count`` files and does
+    not ask again). A read stopped before it starts nothing: its generator is closed from wherever its stream
+    is released, at worst while the interpreter exits, where starting a thread waits forever; the next
+    large read loads here again and starts the pool instead."""
+    for done, file in enumerate(loaded, start=1):
+        if done == count:
+            pool.start()
+        yield file
