@@ -254,7 +254,8 @@ def main() -> None:
                                           None)], 1, expected, warmup=0, twice=False)
         rows.extend(("gcs", method, seconds) for method, seconds in interleaved_first.items())
         pool = shared_pool(default_loader_processes())
-        pool.start()
+        if pool.live_workers() < pool.processes:  # what every session's later reads rely on
+            raise SystemExit("the session's first large read did not start the loader processes")
         pool.wait_ready()
         if args.latency_ms > 0 and args.only is None:
             proxy, proxy_url = start_latency_proxy(emulator.url, args.latency_ms)

@@ -249,6 +249,10 @@ class LoaderPool:
                 atexit.register(self.close)
                 self._registered = True
 
+    def live_workers(self) -> int:
+        """How many workers are started or ready (not lost)."""
+        return sum(1 for worker in self._workers if worker.alive)
+
     def ready_workers(self) -> list[_Worker]:
         return [worker for worker in self._workers if worker.alive and worker.ready.is_set()]
 

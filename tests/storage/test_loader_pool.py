@@ -241,7 +241,7 @@ def test_sessions_use_the_configured_pool(gcs_emulator, gcs, tmp_path):
         pool = conn.session.loader_pool
         assert pool is not None
         conn.cursor().execute(query).fetchall()  # starts the pool (this read loads in-process)
-        assert len(pool._workers) == 2 and pool.wait_ready(60)
+        assert pool.live_workers() == 2 and pool.wait_ready(60)
         assert conn.cursor().execute(query).fetchall() == in_process
 
 
@@ -308,7 +308,7 @@ def test_the_first_large_read_loads_here_and_then_starts_the_pool(local):
         tables = [next(loaded).table]
         assert pool._workers == []  # nothing competes with this read for the cores
         tables += [next(loaded).table for _ in entries[1:]]  # as a scan reads: one per file, never once more
-        assert len(pool._workers) == 1 and pool.wait_ready(60)
+        assert pool.live_workers() == 1 and pool.wait_ready(60)
         assert tables == [load_columns(local, entry, ("Close",)).table for entry in entries]
     finally:
         pool.close()
