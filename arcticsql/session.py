@@ -326,6 +326,9 @@ class _Registry:
         name = self.names.get(key)
         if name is None:
             name = f"__arcticsql_{next(Session._ids)}"
+            prepare = getattr(source, "prepare", None)
+            if prepare is not None:
+                prepare()
             self.duck.register(name, source)
             self.names[key] = name
         self.names.move_to_end(key)

@@ -149,10 +149,23 @@ class PickleDatasetSource(ScanSource):
         self.entries: tuple[FileEntry, ...] = tuple(list_dataset(storage, glob, file_filter))
         self._naming_rows = [naming_row(entry.path) for entry in self.entries]
         self._sampled: dict[str, LoadedFile] = {}
-        self._schema_given = schema is not None
-        data_schema = schema if schema is not None else self._sample_schema()
-        self.data_schema = pa.schema([field for field in data_schema if field.name not in NAMING_COLUMNS])
-        self.schema = pa.schema([*self.data_schema, *NAMING_SCHEMA])
+        self._given_schema = schema
+        self._learned = tuple(LEARNED.of(storage, self.entries))  # what sampling will union in
+
+    @functools.cached_property
+    def data_schema(self) -> pa.Schema:
+        """The data columns: the given schema, or else sampled (:meth:`_sample_schema`) when first needed,
+        so that a source made only to find its registered twin by :attr:`key` reads no file."""
+        schema = self._given_schema if self._given_schema is not None else self._sample_schema()
+        return pa.schema([field for field in schema if field.name not in NAMING_COLUMNS])
+
+    @functools.cached_property
+    def schema(self) -> pa.Schema:
+        return pa.schema([*self.data_schema, *NAMING_SCHEMA])
+
+    def prepare(self) -> None:
+        """Declare the schema now, before DuckDB asks for it, so a sampling error is raised here."""
+        _ = self.schema
 
     @functools.cached_property
     def naming(self) -> pa.Table:
@@ -165,10 +178,11 @@ class PickleDatasetSource(ScanSource):
 
     @property
     def key(self) -> tuple:
-        """The files listed and their versions (generation or mtime), and the declared schema: a rewritten
-        file, or a schema grown by a file met in a scan, changes the key."""
+        """What the table is made of: the files listed and their versions (generation or mtime), and what
+        decides the declared schema besides them (a given schema, the schemas learned for these files). A
+        rewritten file, or a schema grown by a file met in a scan, changes the key; reading none."""
         return ("pickle", self.storage.location(self.glob),
-                tuple((entry.path, entry.generation) for entry in self.entries), self.schema)
+                tuple((entry.path, entry.generation) for entry in self.entries), self._given_schema, self._learned)
 
     def _sample_schema(self) -> pa.Schema:
         """The union of the schemas of one file per folder (see :meth:`_load_sample`) and of the files whose
@@ -181,7 +195,7 @@ class PickleDatasetSource(ScanSource):
         # kept for the first scan, which then need not load them again
         self._sampled = dict(ordered_map(self._load_sample, folders.values(), self.max_workers))
         sampled = [(self.storage.location(path), file.table.schema) for path, file in self._sampled.items()]
-        return union_schema([*sampled, *LEARNED.of(self.storage, self.entries)])
+        return union_schema([*sampled, *self._learned])
 
     def _load_sample(self, candidates: Sequence[FileEntry]) -> tuple[str, LoadedFile]:
         """The first of a folder's first few files that loads: a broken file that a query's filters prune
@@ -201,13 +215,13 @@ class PickleDatasetSource(ScanSource):
         location = self.storage.location(entry.path)
         undeclared = [name for name in loaded.names if self.data_schema.get_field_index(name) < 0]
         if undeclared:
-            if self._schema_given:
+            if self._given_schema is not None:
                 raise StorageError(f"{location}: columns {undeclared} are not in the dataset's given schema")
             self._learn(entry, location)
             raise SchemaGrew(f"{location}: columns {undeclared} are not in the dataset's declared schema "
                              f"(declared from one file per folder); {_NOW_LEARNED}")
         declared = pa.schema([self.data_schema.field(name) for name in data_columns])
-        if not self._schema_given and not loaded.table.schema.equals(declared):
+        if self._given_schema is None and not loaded.table.schema.equals(declared):
             self._check_types(entry, location, loaded.table.schema)
         return conform(loaded.table, declared, location)
 

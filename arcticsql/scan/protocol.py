@@ -35,6 +35,10 @@ class ScanSource(ArrowScanSource):
     def __init__(self) -> None:
         super().__init__(self)
 
+    def prepare(self) -> None:
+        """Called once before the source is registered: work deferred until it is known to be needed (a
+        source whose key finds one already registered is dropped unprepared)."""
+
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         capsule, _narrowed = self.stream(None, [])
         return capsule

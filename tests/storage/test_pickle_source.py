@@ -141,9 +141,11 @@ def test_concurrent_streams_are_independent(seeded):
     assert both == [(60, 12)]
 
 
-def test_schema_is_sampled_per_folder(seeded):
+def test_schema_is_sampled_per_folder_when_first_needed(seeded):
     before = seeded.loads
     source = PickleDatasetSource(seeded, "**/*.pkl")
+    assert source.key and seeded.loads == before  # the key, which finds a registered twin, reads nothing
+    source.prepare()
     assert seeded.loads - before == 3  # one file per folder
     assert source.schema.names[-6:] == ["file", "data_type", "market_type", "model_type", "timestamp", "params"]
     assert {"Close", "Strike", "index"} <= set(source.schema.names)

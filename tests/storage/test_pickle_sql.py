@@ -287,3 +287,18 @@ def test_a_pickle_copied_through_sql_is_the_same_frame(pickle_store):
         "DESCRIBE SELECT * FROM read_pickle('index/nifty/gbm/*.pkl')").fetchall()]
     assert described == ["ts", "Open", "High", "Low", "Close", "file", "data_type", "market_type", "model_type",
                          "timestamp", "params"]
+
+
+def test_a_repeated_statement_samples_no_file(pickle_store, monkeypatch):
+    """The statement's new source finds the registered one by key before sampling: only the first run
+    samples the folder's schema."""
+    import arcticsql.scan.pickle_source as pickle_source
+
+    connection, _, _ = pickle_store
+    sampled = []
+    load = pickle_source.load_columns
+    monkeypatch.setattr(pickle_source, "load_columns", lambda *args: sampled.append(args[1].path) or load(*args))
+    cursor = connection.cursor()
+    query = "SELECT count(*) FROM read_pickle('index/nifty/gbm/*.pkl')"
+    assert cursor.execute(query).fetchone() == (200,) and len(sampled) == 1
+    assert cursor.execute(query).fetchone() == (200,) and len(sampled) == 1
