@@ -408,23 +408,23 @@ def test_a_lane_runs_more_loads_at_once_when_they_wait_and_fewer_when_they_work(
             done.release()
         return run
 
+    def run_all(jobs: int, wait: float, work: float) -> int:
+        """Run the jobs; the lane's limit once it has observed the last (that comes after the job itself
+        returns, so the test waits for every thread to leave the lane)."""
+        for _ in range(jobs):
+            lane.add(job(wait, work))
+        for _ in range(jobs):
+            assert done.acquire(timeout=30)
+        deadline = time.monotonic() + 30
+        while lane._running and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return lane.limit
+
     try:
         assert lane.limit == 2
-        for _ in range(LANE_SAMPLE * 2):  # waiting 50x the work: grows twice
-            lane.add(job(0.05, 0.001))
-        for _ in range(LANE_SAMPLE * 2):
-            done.acquire(timeout=30)
-        assert lane.limit == 8
-        for _ in range(LANE_SAMPLE * 3):  # work only, with a little wait: shrinks to one
-            lane.add(job(0.0001, 0.002))
-        for _ in range(LANE_SAMPLE * 3):
-            done.acquire(timeout=30)
-        assert lane.limit == 1
-        for _ in range(LANE_SAMPLE):  # cache hits (no wait) leave it as it is
-            lane.add(job(0.0, 0.001))
-        for _ in range(LANE_SAMPLE):
-            done.acquire(timeout=30)
-        assert lane.limit == 1
+        assert run_all(LANE_SAMPLE * 2, 0.05, 0.001) == 8  # waiting 50x the work: grows twice
+        assert run_all(LANE_SAMPLE * 3, 0.0001, 0.002) == 1  # work only, with a little wait: shrinks to one
+        assert run_all(LANE_SAMPLE, 0.0, 0.001) == 1  # cache hits (no wait) leave it as it is
     finally:
         lane.close()
 
