@@ -94,7 +94,7 @@ def _pickles(shell, args: str) -> None:
     if glob[:1] == glob[-1:] and glob[:1] in ("'", '"') and len(glob) > 1:
         glob = glob[1:-1]
     quoted = "'" + glob.replace("'", "''") + "'"
-    shell.run_sql(f"SELECT file, rows, created_at, model_params FROM pickle_files({quoted}) ORDER BY file")
+    shell.run_sql(f"SELECT file, rows, created_at, model_params, error FROM pickle_files({quoted}) ORDER BY file")
 
 
 @command("describe", ".describe TABLE", "Columns and types, index and row count of a table",

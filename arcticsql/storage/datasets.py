@@ -25,7 +25,7 @@ from arcticsql.storage.arrow import (
     union_schema,
     with_naming,
 )
-from arcticsql.storage.base import BaseStorage, FileEntry
+from arcticsql.storage.base import BaseStorage, FileEntry, StorageError
 from arcticsql.storage.metadata import ATTR_FIELDS, read_attrs
 from arcticsql.storage.parallel import ordered_map
 
@@ -108,13 +108,16 @@ CATALOG_SCHEMA = pa.schema([
     *[NAMING_SCHEMA.field(name) for name in NAMING_COLUMNS[1:]],
     *[pa.field(name, pa.string()) for name in ATTR_FIELDS],
     pa.field("rows", pa.int64()),
+    pa.field("error", pa.string()),
 ])
 
 
 def pickle_catalog(storage: BaseStorage, glob: str, *, max_workers: int | None = None,
                    allow_unsafe: bool | None = None) -> pa.Table:
     """One row per file ``glob`` matches: file, size, updated, generation, the naming fields, the attrs
-    (version, created_at, model_params; null when absent) and rows (null for a non-frame object).
+    (version, created_at, model_params; null when absent), rows (null for a non-frame object) and error
+    (why a file could not be loaded - a refused or corrupt pickle - else null): a listing never fails for
+    one bad file, and finds them.
 
     Reading the attrs loads each file (in parallel).
     """
@@ -123,7 +126,10 @@ def pickle_catalog(storage: BaseStorage, glob: str, *, max_workers: int | None =
     def describe(entry: FileEntry) -> dict[str, Any]:
         import pandas
 
-        obj = storage.load_member(entry, allow_unsafe=allow_unsafe)
+        try:
+            obj = storage.load_member(entry, allow_unsafe=allow_unsafe)
+        except StorageError as error:
+            return {"error": " ".join(str(error).split())}
         rows = len(obj) if isinstance(obj, pandas.DataFrame | pandas.Series) else None
         return {**read_attrs(obj), "rows": rows}
 

@@ -108,7 +108,7 @@ def test_pickles_lists_the_files_of_a_glob_and_describe_takes_read_pickle(tmp_pa
     finally:
         shell.close()
         connection.close()
-    assert lines[0] == "file,rows,created_at,model_params"
+    assert lines[0] == "file,rows,created_at,model_params,error"
     assert [line.split(",")[:2] for line in lines[1:3]] == [
         ["index/spx/gbm/20240101_000000_a.pkl", "2"], ["option_chain/spx/bs/20240101_000000_weekly.pkl", "1"]]
     assert lines[3] == lines[0] and lines[4].startswith("index/spx/gbm/20240101_000000_a.pkl,2,") and len(lines) == 5

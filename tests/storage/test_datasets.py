@@ -186,6 +186,26 @@ def test_pickle_catalog(store):
     assert bullish["rows"] == 30
     notes = by_file["misc/notes.pkl"]
     assert notes["data_type"] is None and notes["version"] is None and notes["rows"] is None
+    assert bullish["error"] is None and notes["error"] is None
+
+
+def test_pickle_catalog_lists_a_file_that_does_not_load_with_the_reason(local_store):
+    import os
+    import pickle
+
+    seed_store(local_store)
+    folder = local_store.location("index/nifty/gbm")
+    with open(os.path.join(folder, "20230904_000000_evil.pkl"), "wb") as handle:
+        handle.write(pickle.dumps(os.system))
+    whole = pickle.dumps(pd.DataFrame({"Close": [1.0, 2.0]}))
+    with open(os.path.join(folder, "20230905_000000_cut.pkl"), "wb") as handle:
+        handle.write(whole[: len(whole) // 2])  # a copy cut short by something other than arcticsql
+    rows = {row["file"]: row for row in pickle_catalog(local_store, "index/**/*.pkl").to_pylist()}
+    evil, cut = rows["index/nifty/gbm/20230904_000000_evil.pkl"], rows["index/nifty/gbm/20230905_000000_cut.pkl"]
+    assert "refused to unpickle global posix.system" in evil["error"]
+    assert cut["error"].startswith(os.path.join(folder, "20230905_000000_cut.pkl"))
+    assert cut["rows"] is None and cut["version"] is None and cut["params"] == "cut"
+    assert rows["index/nifty/gbm/20230901_123045_bullish.pkl"]["error"] is None
 
 
 @pytest.mark.parametrize("value", ["index/nifty/gbm/20240101_000000_path0001.pkl", "", "é€ ünïcode", None])
