@@ -106,7 +106,7 @@ def learn_schemas(storage: BaseStorage, glob: str, *, allow_unsafe: bool | None 
         except StorageError:
             return None
 
-    known = {location: schema for location, schema in LEARNED.of(storage, entries)}
+    known = {location for location, _schema in LEARNED.of(storage, entries)}
     first: dict[str, pa.Schema] = {}
     learned = 0
     for entry, schema in zip(entries, ordered_map(schema_of, entries, storage.workers(max_workers)), strict=True):
