@@ -113,7 +113,13 @@ class Catalog:
         if self.arctic.has_library(name):
             lib = self.arctic.get_library(name)
         elif create or name in self.settings.core_libraries:
-            lib = self.arctic.get_library(name, create_if_missing=True)
+            try:
+                lib = self.arctic.get_library(name, create_if_missing=True)
+            except ValueError as error:
+                if "already exists" not in str(error):
+                    raise
+                # another process created it between ArcticDB's own check and its create
+                lib = self.arctic.get_library(name)
         else:
             known = set(self.library_names()) | set(self.settings.core_libraries)
             raise ProgrammingError(f"unknown library {name!r}{suggest(name, known)}")
