@@ -12,10 +12,9 @@ hierarchy and the type objects.
 from __future__ import annotations
 
 import datetime as _datetime
-import os
-from typing import TYPE_CHECKING
 
-from arcticsql.config import ConfigError, Settings, load_settings
+from arcticsql.config import Settings, load_settings
+from arcticsql.dbapi import Connection, Cursor, connect
 from arcticsql.errors import (
     DatabaseError,
     DataError,
@@ -29,41 +28,12 @@ from arcticsql.errors import (
     Warning,  # noqa: A004 - PEP 249 name
 )
 
-if TYPE_CHECKING:
-    from arcticsql.dbapi import Connection, Cursor
-
 __version__ = "0.1.0"
 
-
-def __getattr__(name: str):
-    # Connection and Cursor load DuckDB and ArcticDB: imported on first use, so that ``import arcticsql``
-    # alone (and a pickle loader process, which imports only arcticsql.storage) stays light.
-    if name in ("Connection", "Cursor"):
-        from arcticsql import dbapi
-
-        return getattr(dbapi, name)
-    raise AttributeError(f"module 'arcticsql' has no attribute {name!r}")
 
 apilevel = "2.0"
 threadsafety = 1          # threads may share the module, not connections
 paramstyle = "qmark"      # '?'; '$1' and '$name' (with a dict) also work
-
-
-def connect(uri: str | None = None, config: str | os.PathLike | dict | None = None) -> Connection:
-    """Open an arcticsql connection.
-
-    ``uri``: an ArcticDB URI (``lmdb://./data/arctic_storage``, ``mem://``, ``s3://...``), overriding the
-    config file and ``$ARCTICSQL_URI``. ``config``: a YAML path or a dict; default ``$ARCTICSQL_CONFIG``,
-    then ``./config/config.yaml``, then built-in defaults.
-    """
-    from arcticsql.dbapi import Connection
-    from arcticsql.session import Session
-
-    try:
-        settings = load_settings(config, uri)
-    except ConfigError as error:
-        raise InterfaceError(str(error)) from None
-    return Connection(Session(settings))
 
 
 class _TypeSet(frozenset):
@@ -120,6 +90,6 @@ __all__ = [
 
 def load_ipython_extension(ipython) -> None:
     """``%load_ext arcticsql``: the ``%sql`` and ``%%sql`` magics (IPython is imported only here)."""
-    from arcticsql.magics import load_ipython_extension as load
+    from arcticsql.cli.magics import load_ipython_extension as load  # IPython: an optional dependency
 
     load(ipython)

@@ -1,4 +1,4 @@
-"""PEP 249 (DB-API 2.0) Connection and Cursor over a :class:`~arcticsql.session.Session`.
+"""PEP 249 (DB-API 2.0) Connection and Cursor over a :class:`~arcticsql.engine.session.Session`.
 
 Each cursor owns a DuckDB connection on the session's database, so registered ArcticDB sources and
 pending results of one cursor never disturb another; tables created with plain ``CREATE TABLE`` are shared
@@ -9,14 +9,32 @@ own tables only.
 
 from __future__ import annotations
 
+import os
 import warnings
 import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from arcticsql.config import ConfigError, load_settings
+from arcticsql.engine.session import Session
+from arcticsql.engine.statements import MAX_REPLANS, execute
 from arcticsql.errors import InterfaceError, ProgrammingError, SchemaGrew, translate
-from arcticsql.session import MAX_REPLANS, Session
 from arcticsql.sql.tokens import split_statements
+
+
+def connect(uri: str | None = None, config: str | os.PathLike | dict | None = None) -> Connection:
+    """Open an arcticsql connection.
+
+    ``uri``: an ArcticDB URI (``lmdb://./data/arctic_storage``, ``mem://``, ``s3://...``), overriding the
+    config file and ``$ARCTICSQL_URI``. ``config``: a YAML path or a dict; default ``$ARCTICSQL_CONFIG``,
+    then ``./config/config.yaml``, then built-in defaults.
+    """
+    try:
+        settings = load_settings(config, uri)
+    except ConfigError as error:
+        raise InterfaceError(str(error)) from None
+    return Connection(Session(settings))
+
 
 #: Fetch methods that produce Arrow, for which DuckDB warns about an extra copy.
 _ARROW_METHODS = frozenset({"to_arrow_table", "to_arrow_reader"})
@@ -41,7 +59,7 @@ class Cursor:
         self._check_open()
         self.description, self.rowcount, self.message, self._has_result = None, -1, None, False
         self._rerunnable = None
-        outcome = self.connection.session.execute(self._duck, operation, parameters)
+        outcome = execute(self.connection.session, self._duck, operation, parameters)
         if outcome.has_result and len(split_statements(operation)) == 1:
             self._rerunnable = (operation, parameters)
         self.rowcount = outcome.rowcount

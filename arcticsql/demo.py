@@ -55,7 +55,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from arcticsql.storage.local import LocalStorage
+from arcticsql.pickles.backends.local import LocalStorage
 
 DEFAULT_END_DATE = dt.date(2024, 3, 28)
 HISTORY_SESSIONS = 252          # daily bars before the minute window

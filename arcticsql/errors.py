@@ -41,6 +41,19 @@ class SchemaGrew(OperationalError):
     sample does not describe); they are known now, and the statement planned again declares them."""
 
 
+class SymbolChanged(OperationalError):
+    """A symbol planned at its last seen version has a newer one: the statement is planned again with it
+    (raised by a read that found the newer version; one statement never mixes two versions)."""
+
+    def __init__(self, library: str, symbol: str, version: int) -> None:
+        super().__init__(f"{library}/{symbol} changed while the statement was planned (now version {version})")
+        self.library, self.symbol, self.version = library, symbol, version
+
+
+class StorageError(OperationalError):
+    """A pickle store operation failed (seed 003's error type); the message names the file or folder."""
+
+
 class IntegrityError(DatabaseError):
     """A write would break the store's integrity (overlapping append, unsorted index)."""
 
@@ -102,9 +115,9 @@ _PYTHON_DETAIL = ". Detail: Python exception:"
 
 
 def remember_stream_failure(error: BaseException) -> None:
-    """Keep ``error``, raised while DuckDB read a scan source's batches: DuckDB rewords it as "reading the
-    stream ... failed: Unknown error: <message>. Detail: Python exception: <traceback>", and
-    :func:`translate` gives the original back instead."""
+    """Keep ``error``, raised while DuckDB opened or read a scan source: DuckDB rewords it ("exporting a
+    stream from the object registered as '<name>' failed: ..." or "reading the stream ... failed: ...
+    Detail: Python exception: <traceback>"), and :func:`translate` gives the original back instead."""
     with _stream_failures_lock:
         _stream_failures.append(error)
 
@@ -112,12 +125,10 @@ def remember_stream_failure(error: BaseException) -> None:
 def _stream_failure(error: BaseException) -> BaseException | None:
     """The remembered exception DuckDB's ``error`` reports, taken off the list; None if there is none."""
     text = str(error)
-    if _PYTHON_DETAIL not in text:
-        return None
     with _stream_failures_lock:
         for remembered in reversed(_stream_failures):
             message = str(remembered)
-            if message and f"{message}{_PYTHON_DETAIL}" in text:
+            if message and message in text:
                 _stream_failures.remove(remembered)
                 return remembered
     return None
@@ -138,8 +149,6 @@ def translate(error: BaseException) -> Error:
         return _arcticdb_error(error)
     if module.startswith("sqlglot"):
         return ProgrammingError(f"syntax error: {_first_line(error)}")
-    if type(error).__name__ in ("StorageError", "UnsafePickleError"):
-        return OperationalError(_first_line(error))
     if isinstance(error, KeyboardInterrupt):
         return OperationalError("interrupted")
     return DatabaseError(f"{type(error).__name__}: {_first_line(error)}")

@@ -16,25 +16,25 @@ from typing import Any
 
 import pandas as pd
 
-import arcticsql
-from arcticsql.names import TableName, table_name
+from arcticsql.dbapi import Connection, connect
+from arcticsql.errors import ProgrammingError
+from arcticsql.sql.names import TableName, table_name
+from arcticsql.writes.arctic import store_frame
 
 
 class FlexibleDataStore:
     """Schema-less storage of any DataFrame with automatic routing, versioning and metadata (seed 000)."""
 
     def __init__(self, config_path: str | None = None, *, uri: str | None = None,
-                 connection: arcticsql.Connection | None = None) -> None:
-        self.connection = connection or arcticsql.connect(uri=uri, config=config_path)
+                 connection: Connection | None = None) -> None:
+        self.connection = connection or connect(uri=uri, config=config_path)
         self.catalog = self.connection.catalog
         for name in self.connection.session.settings.core_libraries:
             self.catalog.library(name)  # seed 000: core libraries exist from the start
 
     def store_any_data(self, data_path: str, df: pd.DataFrame, metadata: dict[str, Any] | None = None) -> str:
         """Store ``df`` under ``data_path`` as a new version; returns ``'library/symbol'``."""
-        from arcticsql.store import store_frame
-
-        result = store_frame(self.connection.session, data_path, df, metadata=metadata, mode="write")
+        result = store_frame(self.catalog, data_path, df, metadata=metadata, mode="write")
         return f"{result.library}/{result.symbol}"
 
     def close(self) -> None:
@@ -50,7 +50,7 @@ class FlexibleDataStore:
 class FlexibleQuery:
     """Pattern matching and date ranges over the store (seed 000)."""
 
-    def __init__(self, store: FlexibleDataStore | arcticsql.Connection) -> None:
+    def __init__(self, store: FlexibleDataStore | Connection) -> None:
         self.connection = store.connection if isinstance(store, FlexibleDataStore) else store
 
     def load_multiple(self, patterns: list[str], date_range: tuple | None = None) -> dict[str, pd.DataFrame]:
@@ -64,7 +64,7 @@ class FlexibleQuery:
         for pattern in patterns:
             name = table_name([pattern])
             if name is None:
-                raise arcticsql.ProgrammingError(f"{pattern!r} is not a 'library/symbol' pattern")
+                raise ProgrammingError(f"{pattern!r} is not a 'library/symbol' pattern")
             for library, symbol in self._expand(name):
                 schema = catalog.schema(library, symbol)
                 where, params = _date_filter(schema.date_index, date_range)

@@ -42,13 +42,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from arcticsql.storage.loader_pool import shared_pool, shutdown_shared_pool
+
 import arcticsql
 from arcticsql.config import default_loader_processes
-from arcticsql.scan.pickle_source import PickleDatasetSource
-from arcticsql.storage import GoogleCloudStorage, LocalStorage
-from arcticsql.storage.emulator import GCSEmulator
-from arcticsql.storage.loader_pool import shared_pool, shutdown_shared_pool
-from arcticsql.storage.naming import make_path
+from arcticsql.pickles import GoogleCloudStorage, LocalStorage
+from arcticsql.pickles.naming import make_path
+from arcticsql.sources.pickles import PickleDatasetSource
+from tests.support.gcs_emulator import GCSEmulator
 
 FOLDER = "index/nifty/gbm"
 GLOB = f"{FOLDER}/*.pkl"

@@ -64,15 +64,3 @@ def test_missing_or_broken_files(tmp_path):
         load_settings(str(broken))
     with pytest.raises(arcticsql.InterfaceError, match="config file not found"):
         arcticsql.connect(config=str(tmp_path / "nope.yaml"))
-
-
-def test_importing_arcticsql_does_not_load_duckdb_or_arcticdb():
-    """A loader process imports arcticsql.storage only; the package itself must stay light."""
-    import subprocess
-    import sys
-
-    code = ("import sys, arcticsql, arcticsql.storage; "
-            "print(sorted(m for m in ('duckdb', 'arcticdb', 'sqlglot') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-    assert arcticsql.Connection.__name__ == "Connection"  # still there, on first use

@@ -8,8 +8,8 @@ import pytest
 
 import arcticsql
 from arcticsql.errors import OperationalError, ProgrammingError, translate
-from arcticsql.scan.protocol import ScanSource, export_batches
-from arcticsql.storage.base import StorageError
+from arcticsql.pickles.backends.base import StorageError
+from arcticsql.sources.protocol import ScanSource, export_batches
 
 SCHEMA = pa.schema([("x", pa.int64())])
 

@@ -10,7 +10,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from arcticsql.scan.protocol import Binary, Col, In, Lit, ScanSource, to_arrow
+from arcticsql.sources.protocol import Binary, Col, In, Lit, ScanSource, to_arrow
 
 
 class Recording(ScanSource):

@@ -143,7 +143,7 @@ def test_pushdown_equals_plain_scan(shared, data):
 
 def test_the_property_exercises_pushdown(shared):
     """Guard against a vacuous property: the reads above used date ranges, QueryBuilder and chunks."""
-    records = shared[0].catalog.log.records()
+    records = shared[0].session.read_log.records()
     assert any(r.date_range is not None for r in records)
     assert any(r.query is not None for r in records)
     assert any(r.row_range is not None for r in records)

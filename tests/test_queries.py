@@ -20,7 +20,7 @@ def test_issue_example_range_aggregate(conn, prices):
     day = frame[(frame.index >= "2024-01-02") & (frame.index < "2024-01-03")]
     assert count == len(day)
     assert mean == pytest.approx(day.close.mean())
-    record = conn.catalog.log.records()[-1]
+    record = conn.session.read_log.records()[-1]
     assert record.date_range == (pd.Timestamp("2024-01-02"), pd.Timestamp("2024-01-03") - pd.Timedelta(1, "ns"))
     assert record.columns == ("close",)
     assert record.rows == len(day)
@@ -65,7 +65,7 @@ def test_tz_aware_index_keeps_its_instant(conn):
     rows = cur.execute("SELECT ts, x FROM indices.SPX WHERE ts > TIMESTAMPTZ '2024-01-02 14:30:00+00'").fetchall()
     assert [x for _, x in rows] == [2, 3]
     assert rows[0][0] == pd.Timestamp("2024-01-02 15:30", tz="UTC").to_pydatetime()
-    assert conn.catalog.log.records()[-1].date_range[0] == pd.Timestamp("2024-01-02 14:30:00.000000001", tz="UTC")
+    assert conn.session.read_log.records()[-1].date_range[0] == pd.Timestamp("2024-01-02 14:30:00.000000001", tz="UTC")
 
 
 def test_joins_asof_windows_ctes_group_by_all_time_bucket(conn, prices):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from arcticsql.errors import ProgrammingError
-from arcticsql.names import TableName, table_name
+from arcticsql.sql.names import TableName, table_name
 from arcticsql.sql.references import parse_statement, rewrite
 from arcticsql.sql.time_travel import lift_time_travel
 from arcticsql.sql.tokens import split_statements

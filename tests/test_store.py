@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 import arcticsql
 from arcticsql.flexible import FlexibleDataStore
-from arcticsql.store import route
+from arcticsql.writes.arctic import store_frame
+from arcticsql.writes.metadata import auto_metadata
+from arcticsql.writes.routing import route
 from tests.conftest import minute_bars
 
 
@@ -60,13 +62,11 @@ def test_copy_reports_and_stores_metadata(conn, prices):
     pd.Series(pd.to_datetime(["2020-01-01"])), pd.Series(pd.array([1, None], dtype="Int64")),
 ], ids=lambda c: f"{c.dtype}:{list(c)}")
 def test_has_nulls_agrees_with_pandas(column):
-    from arcticsql.store import auto_metadata
 
     assert auto_metadata(pd.DataFrame({"x": column}))["has_nulls"] is bool(column.hasnans)
 
 
 def test_date_range_of_unsorted_index():
-    from arcticsql.store import auto_metadata
 
     frame = pd.DataFrame({"x": [1, 2, 3]}, index=pd.to_datetime(["2024-01-03", "2024-01-01", "2024-01-02"]))
     assert auto_metadata(frame)["date_range"] == ["2024-01-01T00:00:00", "2024-01-03T00:00:00"]
@@ -270,9 +270,7 @@ def _crash_mid_write(uri: str) -> None:
     threading.Timer(0.3, lambda: os._exit(9)).start()
     big = pd.DataFrame({"v": np.ones(30_000_000)}, index=pd.date_range("2024-01-01", periods=30_000_000,
                                                                         freq="s", name="ts"))
-    from arcticsql.store import store_frame
-
-    store_frame(connection.session, "features/crash", big)
+    store_frame(connection.catalog, "features/crash", big)
 
 
 def test_a_crash_mid_write_leaves_the_latest_version(tmp_path):

@@ -22,12 +22,12 @@ def small_chunks():
 
 
 def _reads(connection):
-    return [r for r in connection.catalog.log.records() if r.symbol == "BIG"]
+    return [r for r in connection.session.read_log.records() if r.symbol == "BIG"]
 
 
 def test_full_scan_reads_in_bounded_row_ranges(small_chunks):
     connection, frame = small_chunks
-    connection.catalog.log.clear()
+    connection.session.read_log.clear()
     total = connection.cursor().execute("SELECT sum(close), count(*) FROM prices_1min.BIG").fetchone()
     assert total == (frame.close.sum(), ROWS)
     reads = _reads(connection)
@@ -39,7 +39,7 @@ def test_full_scan_reads_in_bounded_row_ranges(small_chunks):
 
 def test_large_date_range_is_sliced_and_exact(small_chunks):
     connection, frame = small_chunks
-    connection.catalog.log.clear()
+    connection.session.read_log.clear()
     start, end = "2024-01-10 00:00:00", "2024-03-20 12:00:00"
     got = connection.cursor().execute(
         f"SELECT count(*), sum(volume) FROM prices_1min.BIG WHERE ts > '{start}' AND ts <= '{end}'").fetchone()
@@ -53,7 +53,7 @@ def test_large_date_range_is_sliced_and_exact(small_chunks):
 
 def test_limit_stops_reading_early(small_chunks):
     connection, _ = small_chunks
-    connection.catalog.log.clear()
+    connection.session.read_log.clear()
     rows = connection.cursor().execute("SELECT close FROM prices_1min.BIG LIMIT 5").fetchall()
     assert len(rows) == 5
     chunk = connection.catalog.schema("prices_1min", "BIG").chunk_rows(connection.session.settings.scan_chunk_bytes)
@@ -62,6 +62,6 @@ def test_limit_stops_reading_early(small_chunks):
 
 def test_projection_reads_only_needed_columns(small_chunks):
     connection, _ = small_chunks
-    connection.catalog.log.clear()
+    connection.session.read_log.clear()
     connection.cursor().execute("SELECT avg(volume) FROM prices_1min.BIG").fetchall()
     assert {r.columns for r in _reads(connection)} == {("volume",)}

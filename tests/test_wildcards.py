@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import arcticsql
+from arcticsql.sources import union
 from tests.conftest import minute_bars
 
 TICKERS = ["AAPL", "AMZN", "MSFT"]
@@ -30,7 +31,7 @@ def store(conn):
 
 
 def _reads(conn):
-    return conn.catalog.log.records()
+    return conn.session.read_log.records()
 
 
 @pytest.mark.parametrize("pattern, expected", [
@@ -69,7 +70,7 @@ def test_values_equal_symbol_by_symbol_reads(conn, store):
 
 
 def test_date_range_reaches_every_member_and_symbol_filter_prunes(conn, store):
-    conn.catalog.log.clear()
+    conn.session.read_log.clear()
     conn.cursor().execute(
         "SELECT count(*) FROM \"prices_1min/*\" WHERE ts BETWEEN '2024-01-01 01:00' AND '2024-01-01 02:00' "
         "AND symbol IN ('AAPL', 'MSFT')").fetchall()
@@ -80,14 +81,14 @@ def test_date_range_reaches_every_member_and_symbol_filter_prunes(conn, store):
 
 
 def test_library_filter_prunes(conn, store):
-    conn.catalog.log.clear()
+    conn.session.read_log.clear()
     n = conn.cursor().execute("SELECT count(*) FROM \"*/AAPL\" WHERE library = 'prices_daily'").fetchone()[0]
     assert n == 200
     assert {r.library for r in _reads(conn)} == {"prices_daily"}
 
 
 def test_projection_reaches_members(conn, store):
-    conn.catalog.log.clear()
+    conn.session.read_log.clear()
     conn.cursor().execute('SELECT avg(volume) FROM "prices_1min/*"').fetchall()
     assert {r.columns for r in _reads(conn)} == {("volume",)}
 
@@ -154,9 +155,7 @@ def test_one_worker_and_chunked_members_do_not_deadlock(monkeypatch):
     """A read group prefetched on the only worker reads a multi-chunk member without waiting on that worker."""
     import threading
 
-    from arcticsql.scan import union_source
-
-    monkeypatch.setattr(union_source, "_GROUP_BYTES", 1)  # one member per group, read with read_table
+    monkeypatch.setattr(union, "_GROUP_BYTES", 1)  # one member per group, read with read_table
     connection = arcticsql.connect(uri="mem://", config={"processing": {"max_workers": 1, "scan_chunk_mb": 0.01}})
     lib = connection.catalog.library("prices_1min")
     for i in range(3):
@@ -168,5 +167,5 @@ def test_one_worker_and_chunked_members_do_not_deadlock(monkeypatch):
     worker.join(60)
     assert not worker.is_alive(), "deadlocked"  # (the connection is left to the daemon thread then)
     assert result == [9000]
-    assert max(r.rows for r in connection.catalog.log.records()) < 3000  # members were read in chunks
+    assert max(r.rows for r in connection.session.read_log.records()) < 3000  # members were read in chunks
     connection.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from arcticsql.errors import ProgrammingError, suggest
-from arcticsql.names import TableName, is_glob, matches
+from arcticsql.sql.names import TableName, is_glob, matches
 from arcticsql.sql.references import parse_statement
 
 

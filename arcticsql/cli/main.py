@@ -18,12 +18,15 @@ from dataclasses import dataclass
 
 import click
 
-import arcticsql
+from arcticsql import __version__
 from arcticsql.cli import introspection
 from arcticsql.cli.dot_commands import ExitShell, UsageError
 from arcticsql.cli.execution import Cancelled
 from arcticsql.cli.formatting import FORMATS
+from arcticsql.cli.repl import run_repl
 from arcticsql.cli.shell import DEFAULT_MAX_ROWS, ScriptError, Shell
+from arcticsql.dbapi import connect
+from arcticsql.demo import generate_demo
 from arcticsql.errors import Error, translate
 
 OUTPUT_FORMATS = (*FORMATS, "parquet")
@@ -41,7 +44,7 @@ class Options:
         """The connection (opened on first use; a failure becomes a one-line error)."""
         if self._connection is None:
             try:
-                self._connection = arcticsql.connect(self.uri, self.config)
+                self._connection = connect(self.uri, self.config)
             except Error as error:
                 raise click.ClickException(str(error)) from None
             click.get_current_context().call_on_close(self._connection.close)
@@ -53,7 +56,7 @@ class Options:
               help="Config file (default: $ARCTICSQL_CONFIG, then ./config/config.yaml).")
 @click.option("--uri", metavar="URI",
               help="ArcticDB URI, e.g. lmdb://./data/arctic_storage (overrides the config).")
-@click.version_option(arcticsql.__version__, prog_name="arcticsql")
+@click.version_option(__version__, prog_name="arcticsql")
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, uri: str | None) -> None:
     """SQL over an ArcticDB research store. Without a command: the interactive shell."""
@@ -71,8 +74,6 @@ def repl(options: Options) -> None:
         shell = Shell(connection)
         _run(shell, lambda: shell.run_script(sys.stdin.read()))
         return
-    from arcticsql.cli.repl import run_repl
-
     shell = Shell(connection, interactive=True)
     try:
         run_repl(shell, connection.session.settings.arctic_uri)
@@ -193,8 +194,6 @@ def describe(options: Options, table: str, fmt: str) -> None:
 @click.pass_obj
 def demo(options: Options, symbols: int, days: int, seed: int) -> None:
     """Write a small synthetic research store (prices, news, signals) to try arcticsql on."""
-    from arcticsql.demo import generate_demo
-
     connection = options.connect()
     session = connection.session
     pickle_dir = session.settings.storage["local"]["base_path"]

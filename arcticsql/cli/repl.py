@@ -23,7 +23,7 @@ from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.styles import Style
 from pygments.lexers.sql import SqlLexer
 
-import arcticsql
+from arcticsql import __version__
 from arcticsql.cli.completion import NameCache, SqlCompleter
 from arcticsql.cli.dot_commands import ExitShell
 from arcticsql.cli.execution import Cancelled
@@ -108,7 +108,7 @@ def run_repl(shell: Shell, uri: str) -> None:
     names = NameCache(shell.connection)
     shell.on_change = names.invalidate
     prompt = make_prompt(names)
-    print(f"arcticsql {arcticsql.__version__} on {uri}")
+    print(f"arcticsql {__version__} on {uri}")
     print('Enter ".help" for usage hints. Statements end with ";".')
     while True:
         try:

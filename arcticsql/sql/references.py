@@ -13,9 +13,12 @@ from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.tokens import TokenType
 
-from arcticsql.names import TableName, table_name
+from arcticsql.errors import ProgrammingError
+from arcticsql.sql.names import TableName, table_name
 from arcticsql.sql.time_travel import lift_time_travel
+from arcticsql.sql.tokens import tokenize
 
 # sqlglot logs a warning for every statement it parses as an opaque Command; those reach DuckDB as is.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -119,8 +122,6 @@ def parse_statement(text: str) -> ParsedStatement:
 def _check_time_travel(as_of_at: dict[int, object], references: list[Reference],
                        functions: tuple[FunctionReference, ...]) -> None:
     """Every AT clause follows an ArcticDB table name: anywhere else it would be dropped without a word."""
-    from arcticsql.errors import ProgrammingError
-
     unclaimed = set(as_of_at) - {reference.end for reference in references}
     for call in functions:
         if call.end in unclaimed:
@@ -135,11 +136,6 @@ def _function_references(text: str, calls: list[exp.Table]) -> tuple[FunctionRef
     """Spans of arcticsql's table-function calls, found by token (sqlglot keeps no positions for them)."""
     if not calls:
         return ()
-    from sqlglot.tokens import TokenType
-
-    from arcticsql.errors import ProgrammingError
-    from arcticsql.sql.tokens import tokenize
-
     tokens = tokenize(text)
     spans = []
     for i, token in enumerate(tokens[:-1]):

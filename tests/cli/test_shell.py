@@ -86,8 +86,8 @@ def test_the_progress_line_counts_symbols_or_files():
 def test_pickles_lists_the_files_of_a_glob_and_describe_takes_read_pickle(tmp_path):
     import pandas as pd
 
-    from arcticsql.storage.local import LocalStorage
-    from arcticsql.storage.metadata import save_dataset
+    from arcticsql.pickles.backends.local import LocalStorage
+    from arcticsql.pickles.metadata import save_dataset
 
     storage = LocalStorage(str(tmp_path))
     save_dataset(storage, pd.DataFrame({"Close": [1.0, 2.0]}), "index", "spx", "gbm", "a",

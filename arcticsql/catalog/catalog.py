@@ -1,0 +1,300 @@
+"""Names to ArcticDB libraries, symbols and versions, and each symbol version's SQL schema.
+
+Resolution is lazy and exact-name first: a one-symbol query costs a ``read_metadata`` (to pin the version)
+whatever the size of the library; schemas are cached per (library, symbol, version), since a version never
+changes once written.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+from arcticdb import ReadInfoRequest, ReadRequest
+
+from arcticsql.catalog.schema import SymbolSchema, build_schema, whole_microseconds
+from arcticsql.config import Settings
+from arcticsql.errors import ProgrammingError, suggest
+from arcticsql.sql.names import glob_regex, is_glob, matches
+
+#: as_of values: a version number, a snapshot name, or a point in time (naive = UTC).
+AsOf = int | str | pd.Timestamp | None
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: int
+    date: pd.Timestamp
+    snapshots: tuple[str, ...]
+    deleted: bool
+
+
+class Catalog:
+    """The libraries and symbols of one ArcticDB store."""
+
+    def __init__(self, arctic, settings: Settings) -> None:
+        self.arctic = arctic
+        self.settings = settings
+        self._libraries: dict[str, object] = {}
+        self._schemas: dict[tuple[str, str, int], SymbolSchema] = {}
+        self._latest: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    # -- libraries ------------------------------------------------------------------------------------
+    def library_names(self) -> list[str]:
+        return sorted(set(self.arctic.list_libraries()))
+
+    def is_known_library(self, name: str) -> bool:
+        """Known without asking the store: already opened, or a core library."""
+        return name in self._libraries or name in self.settings.core_libraries
+
+    def has_library(self, name: str) -> bool:
+        return (name in self._libraries or name in self.settings.core_libraries
+                or self.arctic.has_library(name))
+
+    def library(self, name: str, *, create: bool = False):
+        """The library called ``name``; a core library (or any, with ``create``) is created on first use."""
+        lib = self._libraries.get(name)
+        if lib is not None:
+            return lib
+        if self.arctic.has_library(name):
+            lib = self.arctic.get_library(name)
+        elif create or name in self.settings.core_libraries:
+            try:
+                lib = self.arctic.get_library(name, create_if_missing=True)
+            except ValueError as error:
+                if "already exists" not in str(error):
+                    raise
+                # another process created it between ArcticDB's own check and its create
+                lib = self.arctic.get_library(name)
+        else:
+            known = set(self.library_names()) | set(self.settings.core_libraries)
+            raise ProgrammingError(f"unknown library {name!r}{suggest(name, known)}")
+        self._libraries[name] = lib
+        return lib
+
+    def matching_libraries(self, pattern: str) -> list[str]:
+        names = set(self.library_names()) | set(self.settings.core_libraries)
+        if not is_glob(pattern):
+            return [pattern] if pattern in names else []
+        return sorted(n for n in names if matches(pattern, n))
+
+    # -- symbols --------------------------------------------------------------------------------------
+    def symbols(self, library: str, pattern: str | None = None) -> list[str]:
+        lib = self.library(library)
+        if pattern is None or pattern == "*":
+            return sorted(lib.list_symbols())
+        if not is_glob(pattern):
+            return [pattern] if lib.has_symbol(pattern) else []
+        return sorted(lib.list_symbols(regex=glob_regex(pattern)))
+
+    def unknown_symbol(self, library: str, symbol: str) -> ProgrammingError:
+        try:
+            known = self.library(library).list_symbols()
+        except Exception:  # noqa: BLE001 - suggestions are best effort
+            known = []
+        return ProgrammingError(f"unknown symbol {symbol!r} in library {library!r}{suggest(symbol, known)}")
+
+    def pin_version(self, library: str, symbol: str, as_of: AsOf = None) -> int:
+        """The version number ``as_of`` selects (the latest when None)."""
+        lib = self.library(library)
+        try:
+            version = int(lib.read_metadata(symbol, as_of=as_of).version)
+        except Exception as error:  # noqa: BLE001 - arcticdb's missing-data errors have many types
+            if not _is_missing(error):
+                raise
+        else:
+            if as_of is None:
+                self.saw_latest(library, symbol, version)
+            return version
+        if not lib.has_symbol(symbol):
+            raise self.unknown_symbol(library, symbol)
+        raise self.missing_version(library, symbol, as_of)
+
+    def saw_latest(self, library: str, symbol: str, version: int) -> None:
+        """Remember ``version`` as the latest seen of a symbol (a pin, a read of the latest, a write)."""
+        self._latest[(library, symbol)] = version
+
+    def forget_latest(self, library: str, symbol: str) -> bool:
+        """Forget the latest version seen of a symbol (the next read pins it); whether one was known."""
+        return self._latest.pop((library, symbol), None) is not None
+
+    def latest_schema(self, library: str, symbol: str) -> tuple[SymbolSchema, bool]:
+        """The schema for reading a symbol's latest version, and whether its version was just pinned.
+
+        A symbol read before in this session is planned with the version last seen, without a pin (one
+        ArcticDB call saved per statement); its source then checks, on reading, that ArcticDB still
+        returns that version (see ``ArcticSymbolSource``).
+        """
+        version = self._latest.get((library, symbol))
+        cached = self._schemas.get((library, symbol, version)) if version is not None else None
+        if cached is not None:
+            return cached, False
+        return self.schema(library, symbol), True
+
+    def missing_version(self, library: str, symbol: str, as_of: AsOf) -> ProgrammingError:
+        lib = self.library(library)
+        what = {int: "version", str: "snapshot"}.get(type(as_of), "version at or before")
+        available = ""
+        try:
+            if isinstance(as_of, str):
+                snaps = sorted(lib.list_snapshots())
+                available = f"; snapshots: {', '.join(snaps) or 'none'}"
+            else:
+                versions = sorted(v.version for v in lib.list_versions(symbol))
+                available = f"; versions: {', '.join(map(str, versions))}"
+        except Exception:  # noqa: BLE001
+            pass
+        return ProgrammingError(f"{library}/{symbol} has no {what} {as_of!s}{available}")
+
+    def schema(self, library: str, symbol: str, as_of: AsOf = None) -> SymbolSchema:
+        """The SQL schema of a symbol version (pinned: ``as_of`` resolved to a version number)."""
+        version = self.pin_version(library, symbol, as_of)
+        key = (library, symbol, version)
+        cached = self._schemas.get(key)
+        if cached is not None:
+            return cached
+        lib = self.library(library)
+        stored = lib.read(symbol, as_of=version, row_range=(0, 0), output_format="pyarrow").data.schema
+        description = lib.get_description(symbol, as_of=version)
+        schema = build_schema(library, symbol, version, stored, int(description.row_count),
+                              self._whole_us_check(lib, symbol, version, int(description.row_count)),
+                              tuple(description.date_range))
+        with self._lock:
+            self._schemas[key] = schema
+        return schema
+
+    def layout(self, library: str, symbol: str) -> SymbolSchema:
+        """The latest version's columns and index (names, zone) from a zero-row read, for writers: no row
+        count and no microsecond check (its declared index type is nominal)."""
+        item = self.library(library).read(symbol, row_range=(0, 0), output_format="pyarrow")
+        return build_schema(library, symbol, int(item.version), item.data.schema, 0, lambda _name: True)
+
+    def schemas(self, library: str, symbols: list[str], as_of: AsOf = None) -> list[SymbolSchema]:
+        """Schemas of many symbols of one library, with batched ArcticDB calls (a wildcard's members).
+
+        A symbol that has no version at ``as_of`` is an error naming it, except for a point in time before
+        the symbol existed, which leaves it out.
+        """
+        lib = self.library(library)
+        latest = self._latest_versions(lib, symbols) if as_of is None else {}
+        rest = [s for s in symbols if s not in latest]
+        infos = lib.read_metadata_batch([ReadInfoRequest(s, as_of=as_of) for s in rest]) if rest else []
+        found = {**latest, **{s: getattr(i, "version", None) for s, i in zip(rest, infos)}}
+        pinned: list[tuple[str, int]] = []
+        for symbol in symbols:
+            version = found.get(symbol)
+            if version is None:
+                if isinstance(as_of, pd.Timestamp):
+                    continue
+                raise self.missing_version(library, symbol, as_of)
+            pinned.append((symbol, int(version)))
+        missing = [(s, v) for s, v in pinned if (library, s, v) not in self._schemas]
+        if missing:
+            stored = lib.read_batch([ReadRequest(s, as_of=v, row_range=(0, 0)) for s, v in missing],
+                                    output_format="pyarrow")
+            descriptions = lib.get_description_batch([ReadInfoRequest(s, as_of=v) for s, v in missing])
+            for (symbol, version), item, description in zip(missing, stored, descriptions):
+                rows = int(description.row_count)
+                schema = build_schema(library, symbol, version, item.data.schema, rows,
+                                      self._whole_us_check(lib, symbol, version, rows),
+                                      tuple(description.date_range))
+                with self._lock:
+                    self._schemas[(library, symbol, version)] = schema
+        return [self._schemas[(library, s, v)] for s, v in pinned]
+
+    #: From this many symbols on, the latest versions come from one library-wide listing.
+    LATEST_LISTING_FROM = 100
+
+    def _latest_versions(self, lib, symbols: list[str]) -> dict[str, int]:
+        """Latest live versions of many symbols in one ``list_versions(latest_only=True)`` call (about 10x
+        cheaper than reading each symbol's metadata); {} for a few symbols, which are pinned one by one."""
+        if len(symbols) < self.LATEST_LISTING_FROM:
+            return {}
+        wanted = set(symbols)
+        listing = lib.list_versions(latest_only=True, skip_snapshots=True)
+        return {key.symbol: int(key.version) for key, info in listing.items()
+                if key.symbol in wanted and not info.deleted}
+
+    def expand(self, library_pattern: str, symbol_pattern: str, as_of: AsOf = None) -> list[tuple[str, str]]:
+        """Every (library, symbol) a pattern names, sorted; an exact part is checked, not listed."""
+        libraries = self.matching_libraries(library_pattern)
+        found: list[tuple[str, str]] = []
+        for library in libraries:
+            if library not in self.arctic.list_libraries():
+                continue  # a core library not created yet holds nothing
+            lib = self.library(library)
+            snapshot = as_of if isinstance(as_of, str) else None
+            if snapshot is not None and snapshot not in lib.list_snapshots(load_metadata=False):
+                continue
+            if is_glob(symbol_pattern) or snapshot is not None:
+                regex = glob_regex(symbol_pattern) if is_glob(symbol_pattern) else f"^{re.escape(symbol_pattern)}$"
+                names = lib.list_symbols(snapshot_name=snapshot, regex=regex)
+            else:
+                names = [symbol_pattern] if lib.has_symbol(symbol_pattern) else []
+            found.extend((library, name) for name in sorted(names) if matches(symbol_pattern, name))
+        return found
+
+    def no_match(self, library_pattern: str, symbol_pattern: str, as_of: AsOf = None) -> ProgrammingError:
+        """The error for a pattern that matches nothing, naming close libraries or symbols."""
+        libraries = self.matching_libraries(library_pattern)
+        at = f" at snapshot {as_of!r}" if isinstance(as_of, str) else ""
+        if not libraries:
+            known = set(self.library_names()) | set(self.settings.core_libraries)
+            return ProgrammingError(f"no library matches {library_pattern!r}{suggest(library_pattern, known)}")
+        if isinstance(as_of, str):
+            snapshots = self._snapshots_of(libraries)
+            if as_of not in snapshots:
+                known = ", ".join(sorted(snapshots)[:10]) or "none"
+                return ProgrammingError(f"no library matching {library_pattern!r} has a snapshot {as_of!r}; "
+                                        f"snapshots: {known}")
+        names: list[str] = []
+        for library in libraries[:20]:
+            try:
+                names.extend(self.library(library).list_symbols())
+            except Exception:  # noqa: BLE001 - suggestions are best effort
+                pass
+        return ProgrammingError(f"no symbol matches {library_pattern}/{symbol_pattern}{at}"
+                                f"{suggest(symbol_pattern, set(names))}")
+
+    def _snapshots_of(self, libraries: list[str]) -> set[str]:
+        """The snapshot names of the existing ``libraries`` (best effort, for error messages)."""
+        snapshots: set[str] = set()
+        existing = set(self.arctic.list_libraries())
+        for library in libraries[:20]:
+            if library in existing:
+                try:
+                    snapshots.update(self.library(library).list_snapshots(load_metadata=False))
+                except Exception:  # noqa: BLE001
+                    pass
+        return snapshots
+
+    def _whole_us_check(self, lib, symbol: str, version: int, row_count: int) -> Callable[[str], bool]:
+        def check(_stored_index_name: str) -> bool:
+            # An index-only read (columns=[]), in chunks so a huge symbol is not held at once.
+            step = max(1_000_000, self.settings.scan_chunk_bytes // 8)
+            for first in range(0, max(row_count, 1), step):
+                table = lib.read(symbol, as_of=version, columns=[], output_format="pyarrow",
+                                 row_range=(first, min(row_count, first + step))).data
+                if table.num_columns and not whole_microseconds(table.column(0)):
+                    return False
+            return True
+
+        return check
+
+    def versions(self, library: str, symbol: str) -> list[VersionInfo]:
+        lib = self.library(library)
+        if not lib.has_symbol(symbol):
+            raise self.unknown_symbol(library, symbol)
+        out = []
+        for (_symbol, version), info in lib.list_versions(symbol).items():
+            out.append(VersionInfo(int(version), pd.Timestamp(info.date), tuple(info.snapshots),
+                                   bool(info.deleted)))
+        return sorted(out, key=lambda v: v.version)
+
+
+def _is_missing(error: BaseException) -> bool:
+    name = type(error).__name__
+    return "NoDataFound" in name or "NoSuchVersion" in name or "not found" in str(error)

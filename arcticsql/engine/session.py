@@ -1,0 +1,241 @@
+"""One arcticsql database: a DuckDB in-memory database over an ArcticDB store and pickle stores.
+
+A statement's ArcticDB references are **resolved** through the catalog (names to pinned symbol versions and
+their schemas), each becomes a lazy scan source (:mod:`arcticsql.sources`) **registered** on the DuckDB
+connection, and the statement text is rewritten to the registered names; DuckDB then **executes** it,
+pushing projections and filters into the sources. :mod:`arcticsql.engine.statements` drives this per
+statement.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from arcticsql.catalog import Catalog, open_arctic
+from arcticsql.config import Settings
+from arcticsql.engine.registry import Registry
+from arcticsql.errors import InterfaceError, ProgrammingError, SchemaGrew, SymbolChanged
+from arcticsql.sources.catalog_tables import CATALOG_LIBRARY, CatalogSource
+from arcticsql.sources.pickles import learn_pickle_schemas, pickle_files_table, read_pickle_source
+from arcticsql.sources.read_log import ReadLog
+from arcticsql.sources.symbol import ArcticSymbolSource
+from arcticsql.sources.union import UnionSource
+from arcticsql.sql.names import TableName
+from arcticsql.sql.references import FunctionReference, ParsedStatement, Reference, parse_statement, rewrite
+from arcticsql.sql.tokens import split_statements
+
+_DUCKDB_SCHEMAS_SQL = (
+    "SELECT schema_name FROM duckdb_schemas() UNION SELECT database_name FROM duckdb_databases()"
+)
+
+
+class Session:
+    """Owns the DuckDB database, the ArcticDB catalog and the settings; cursors get their own DuckDB
+    connection on the shared database (``duckdb.cursor()``), so registrations never collide."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.arctic = open_arctic(settings.arctic_uri)
+        self.catalog = Catalog(self.arctic, settings)
+        #: Every ArcticDB read the scans made (tests prove pushdown with it).
+        self.read_log = ReadLog()
+        #: Reads ahead of DuckDB: the next chunk of a symbol, the next group of a wildcard's members.
+        self.executor = ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="arcticsql-read")
+        self.duck = duckdb.connect(":memory:")
+        self._registries: dict[int, Registry] = {}   # by id() of a live DuckDB connection
+        #: Sources behind views: registered on every cursor's connection, since a view is database-wide.
+        self._view_sources: dict[str, object] = {}
+        #: Called as progress(done, total, label, unit) while a wildcard table's symbols or a read_pickle's
+        #: files load; the CLI sets it for each statement and draws a bar.
+        self.progress = None
+        #: Pickle stores by location, kept for the session (a GCS store holds a client and its connections).
+        self._stores: dict = {}
+        self.closed = False
+
+    def new_duck_connection(self) -> duckdb.DuckDBPyConnection:
+        if self.closed:
+            raise InterfaceError("connection is closed")
+        return self.duck.cursor()
+
+    def forget(self, duck) -> None:
+        """Drop what was registered for a DuckDB connection that is being closed."""
+        self._registries.pop(id(duck), None)
+
+    def _registry(self, duck) -> Registry:
+        registry = self._registries.get(id(duck))
+        if registry is None:
+            registry = self._registries[id(duck)] = Registry(duck)
+        for name, source in self._view_sources.items():
+            registry.add_view_source(name, source)
+        return registry
+
+    def attach_views(self, duck) -> None:
+        """Register on ``duck`` the sources of views made on other cursors (a view is database-wide)."""
+        if self._view_sources:
+            self._registry(duck)
+
+    # -- resolve ------------------------------------------------------------------------------------------
+    def arctic_references(self, duck, parsed: ParsedStatement) -> list[Reference]:
+        """The references of ``parsed`` that name ArcticDB (a known library wins over a DuckDB schema)."""
+        if not parsed.references:
+            return []
+        is_duckdb_schema = self._schema_test(duck)
+        return [r for r in parsed.references
+                if not (r.qualified and not r.name.is_pattern and r.name.library != CATALOG_LIBRARY
+                        and not self.catalog.is_known_library(r.name.library)
+                        and is_duckdb_schema(r.name.library))]
+
+    def source_for(self, reference: Reference, assume_latest: bool = False):
+        """The scan source for one reference: one symbol version, or the union a pattern matches."""
+        name = reference.name
+        if name.library == CATALOG_LIBRARY:
+            return CatalogSource(self.catalog, name.symbol)
+        if name.is_pattern:
+            return self.wildcard_source(name, reference.as_of)
+        if reference.as_of is None and assume_latest:
+            schema, pinned = self.catalog.latest_schema(name.library, name.symbol)
+            return self._symbol_source(schema, verify_latest=not pinned)
+        return self._symbol_source(self.catalog.schema(name.library, name.symbol, reference.as_of))
+
+    def wildcard_source(self, name: TableName, as_of) -> UnionSource:
+        """The union of the symbol versions a pattern names; an error when it matches nothing."""
+        pairs = self.catalog.expand(name.library, name.symbol, as_of)
+        by_library: dict[str, list[str]] = {}
+        for library, symbol in pairs:
+            by_library.setdefault(library, []).append(symbol)
+        members = [self._symbol_source(schema) for library, symbols in by_library.items()
+                   for schema in self.catalog.schemas(library, symbols, as_of)]
+        if not members:
+            raise self.catalog.no_match(name.library, name.symbol, as_of)
+        return UnionSource(members, executor=self.executor, progress=self.report_progress, label=str(name))
+
+    def _symbol_source(self, schema, *, verify_latest: bool = False) -> ArcticSymbolSource:
+        return ArcticSymbolSource(self.catalog.library(schema.library), schema,
+                                  chunk_bytes=self.settings.scan_chunk_bytes, log=self.read_log,
+                                  executor=self.executor, verify_latest=verify_latest)
+
+    def function_source(self, call: FunctionReference):
+        """``read_pickle(glob)``: the pickle files as a lazy table; ``pickle_files(glob)``: their listing."""
+        if call.function == "read_pickle":
+            return read_pickle_source(self.settings, call.argument, stores=self._stores,
+                                      progress=self.report_progress)
+        return pickle_files_table(self.settings, call.argument, stores=self._stores)
+
+    def report_progress(self, done: int, total: int, label: str, unit: str = "symbols") -> None:
+        """Hand progress to the statement's :attr:`progress`: sources keep this method, not the callback of
+        the statement that made them (a registered source serves later statements too)."""
+        progress = self.progress
+        if progress is not None:
+            progress(done, total, label, unit)
+
+    # -- register -----------------------------------------------------------------------------------------
+    def prepare(self, duck, parsed: ParsedStatement, references: list[Reference], text: str) -> str:
+        """The text DuckDB runs: ``text`` itself, or with arcticsql's tables registered and spliced in."""
+        if not references and not parsed.functions:
+            return text
+        return self.register(duck, parsed, references)
+
+    def register(self, duck, parsed: ParsedStatement, references: list[Reference]) -> str:
+        """Resolve and register every reference; the statement text rewritten to use the registered names."""
+        registry = self._registry(duck)
+        creates_view = isinstance(parsed.tree, exp.Create) and str(parsed.tree.args.get("kind", "")).upper() == "VIEW"
+        pairs = []
+        # Only a query may be planned with the version last seen: its read checks the version, and a
+        # changed one plans it again. DESCRIBE, DDL and the like always pin, so they never show stale columns.
+        assume_latest = isinstance(parsed.tree, exp.Query)
+        for reference in references:
+            source = self.source_for(reference, assume_latest)
+            pairs.append((reference, self._name(registry, source, creates_view)))
+        for call in parsed.functions:
+            pairs.append((call, self._name(registry, self.function_source(call), creates_view)))
+        return rewrite(parsed, pairs)
+
+    def _name(self, registry: Registry, source, for_view: bool) -> str:
+        name = registry.name_for(source, pin=for_view)
+        if for_view:
+            self._view_sources[name] = source
+        return name
+
+    # -- execute ------------------------------------------------------------------------------------------
+    def query_arrow(self, duck, query: str, params: Any = None) -> pa.Table:
+        """The result of one query as an Arrow table, through DuckDB's relation API (no extra copy)."""
+        statements = split_statements(query)
+        if len(statements) != 1:
+            raise ProgrammingError("a store command takes exactly one query")
+        parsed = parse_statement(statements[0].text)
+        if not isinstance(parsed.tree, (exp.Query, exp.Table, exp.Values)) and parsed.tree is not None:
+            raise ProgrammingError("a store command's source must be a query (SELECT, FROM, VALUES, WITH ...)")
+        text = self.prepare(duck, parsed, self.arctic_references(duck, parsed), statements[0].text)
+        abort_pending(duck)
+        relation = duck.sql(text, params=params) if params is not None else duck.sql(text)
+        return relation.to_arrow_table()
+
+    # -- planning again -----------------------------------------------------------------------------------
+    def plan_again(self, error: Exception, text: str, tried: set[str]) -> bool:
+        """Whether ``error`` says the statement ``text`` was planned with what has since proven out of
+        date, having brought it up to date (the versions and the pickle schemas once each, noted in
+        ``tried``)."""
+        if isinstance(error, SchemaGrew):
+            return True  # a pickle file had columns its folder's sample lacked, now learned: declared next
+        if isinstance(error, SymbolChanged):
+            self.catalog.forget_latest(error.library, error.symbol)
+            return True
+        unbound = isinstance(error, ProgrammingError) and "Binder Error" in str(error)
+        if unbound and "versions" not in tried:
+            # Planned with the versions last seen (no pin): a symbol's new columns may not have bound.
+            tried.add("versions")
+            if self._forget_assumed_versions(text):
+                return True
+        if unbound and "pickle schemas" not in tried:
+            # a column no pickle sample has: learned from every file read_pickle matches, it may bind
+            tried.add("pickle schemas")
+            return self._learn_pickle_schemas(text)
+        return False
+
+    def _learn_pickle_schemas(self, text: str) -> bool:
+        """Learn the schemas of the files the statement's read_pickle calls match; whether any was new."""
+        calls = [call for call in parse_statement(text).functions if call.function == "read_pickle"]
+        try:
+            return sum(learn_pickle_schemas(self.settings, call.argument, stores=self._stores) for call in calls) > 0
+        except Exception:  # noqa: BLE001 - the statement's own error is the one to report
+            return False
+
+    def _forget_assumed_versions(self, text: str) -> bool:
+        """Drop the remembered latest versions of the symbols the statement reads; whether there were any."""
+        forgotten = False
+        for reference in parse_statement(text).references:
+            if reference.as_of is None and not reference.name.is_pattern:
+                forgotten |= self.catalog.forget_latest(reference.name.library, reference.name.symbol)
+        return forgotten
+
+    @staticmethod
+    def _schema_test(duck):
+        """A test for 'this first name part is a DuckDB schema or database', loaded on first use."""
+        known: set[str] = set()
+
+        def is_duckdb_schema(name: str) -> bool:
+            if not known:
+                known.update(row[0].lower() for row in duck.execute(_DUCKDB_SCHEMAS_SQL).fetchall())
+            return name.lower() in known
+
+        return is_duckdb_schema
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.duck.close()
+
+
+def abort_pending(duck) -> None:
+    """Drop the unread rest of the previous result on ``duck`` (always a read: writes are completed)."""
+    try:
+        duck.abort()
+    except Exception:  # noqa: BLE001 - nothing pending
+        pass
+

@@ -1,0 +1,315 @@
+"""A lazy SQL table over the pickle files a glob matches, speaking DuckDB's scan protocol.
+
+The files are listed when the source is made, and the data schema is declared from one sample file per
+folder (files of one ``data_type/market_type/model_type`` folder share a layout by convention), unless a
+``schema`` is given. A scan that meets a file with columns (or wider types) the declared schema lacks
+raises :class:`~arcticsql.errors.SchemaGrew` and remembers the file's schema (:data:`LEARNED`): the session
+plans the statement again, and the new source declares them. Every row also carries the naming columns
+(``file``, ``data_type``, ``market_type``, ``model_type``, ``timestamp``, ``params``; see
+:mod:`arcticsql.pickles.arrow`).
+
+Pushdown: ``accepts`` takes exactly the predicates that read only naming columns and that duckdb's
+``to_arrow`` translates. ``stream`` evaluates them on the per-file naming table first, so a pruned file is
+never loaded, then applies them to the loaded rows as well, and narrows to the requested columns. Files are
+loaded in order, a few ahead of the consumer (:func:`~arcticsql.pickles.loading.ordered_map`).
+"""
+
+from __future__ import annotations
+
+import functools
+import posixpath
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from arcticsql.config import Settings
+from arcticsql.conform import conform, union_schema
+from arcticsql.errors import ProgrammingError, SchemaGrew, StorageError
+from arcticsql.pickles.arrow import NAMING_COLUMNS, NAMING_SCHEMA, naming_row, naming_table, with_naming
+from arcticsql.pickles.backends.base import BaseStorage, FileEntry
+from arcticsql.pickles.backends.factory import storage_for_location
+from arcticsql.pickles.datasets import FileFilter, LoadedFile, list_dataset, load_columns, pickle_catalog
+from arcticsql.pickles.loading import ordered_map
+from arcticsql.sources.plan import arrow_filter, columns_of, translatable
+from arcticsql.sources.protocol import Node, ScanSource, export_batches
+
+#: files tried per folder when sampling the schema, before its first file's error is raised
+SAMPLE_TRIES = 3
+
+
+#: the end of a SchemaGrew message, which a user sees when the rows had begun to arrive (no plan again then)
+_NOW_LEARNED = "later statements declare them: run it again"
+
+
+class LearnedSchemas:
+    """The schemas of files that had columns (or wider types) their folder's sample lacked, by the file's
+    location and generation, so a rewritten file is sampled afresh; bounded, least recently used dropped."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._schemas: OrderedDict[tuple[str, object], pa.Schema] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, location: str, generation: object, schema: pa.Schema) -> None:
+        with self._lock:
+            self._schemas[(location, generation)] = schema
+            self._schemas.move_to_end((location, generation))
+            while len(self._schemas) > self.LIMIT:
+                self._schemas.popitem(last=False)
+
+    def of(self, storage: BaseStorage, entries: Sequence[FileEntry]) -> list[tuple[str, pa.Schema]]:
+        """(location, schema) of the entries whose schema was learned."""
+        if not self._schemas:
+            return []
+        found = []
+        with self._lock:
+            for entry in entries:
+                location = storage.location(entry.path)
+                schema = self._schemas.get((location, entry.generation))
+                if schema is not None:
+                    found.append((location, schema))
+        return found
+
+
+#: the process's learned schemas (see :class:`LearnedSchemas`)
+LEARNED = LearnedSchemas()
+
+
+#: the most files :func:`learn_schemas` loads to find the columns of a statement that did not bind
+LEARN_LIMIT = 1000
+
+
+def learn_schemas(storage: BaseStorage, glob: str, *, allow_unsafe: bool | None = None,
+                  max_workers: int | None = None) -> int:
+    """Load every file ``glob`` matches and remember each schema that differs from its folder's first file
+    (a file that does not load is left to the scan that reads it); how many were not known before. For a
+    statement naming a column that no sample has: planned again, it declares the columns of every file.
+    Datasets of more than :data:`LEARN_LIMIT` files are left alone (a mistyped column would read them all)."""
+    entries = list_dataset(storage, glob)
+    if len(entries) > LEARN_LIMIT:
+        return 0
+
+    def schema_of(entry: FileEntry) -> pa.Schema | None:
+        try:
+            return load_columns(storage, entry, None, allow_unsafe).table.schema
+        except StorageError:
+            return None
+
+    known = {location for location, _schema in LEARNED.of(storage, entries)}
+    first: dict[str, pa.Schema] = {}
+    learned = 0
+    for entry, schema in zip(entries, ordered_map(schema_of, entries, storage.workers(max_workers)), strict=True):
+        if schema is None:
+            continue
+        folder = posixpath.dirname(entry.path)
+        if first.setdefault(folder, schema).equals(schema):
+            continue
+        location = storage.location(entry.path)
+        if location not in known:
+            LEARNED.remember(location, entry.generation, schema)
+            learned += 1
+    return learned
+
+
+class PickleDatasetSource(ScanSource):
+    """The DataFrame/Series pickles ``glob`` matches in ``storage``, as one table.
+
+    ``schema``: the data columns' Arrow schema, to skip sampling; ``file_filter``: prunes files by their
+    naming row when listing; ``max_workers`` (threads loading files) and
+    ``allow_unsafe`` None mean the store's defaults; ``progress(done, total, label, "files")`` is called as
+    each file of a scan is read. The object holds no per-query state, so two streams may run at once.
+    """
+
+    schema_is_stable = True
+
+    def __init__(self, storage: BaseStorage, glob: str, *, max_workers: int | None = None,
+                 allow_unsafe: bool | None = None, schema: pa.Schema | None = None,
+                 file_filter: FileFilter | None = None,
+                 progress: Callable[[int, int, str, str], None] | None = None, label: str = "") -> None:
+        super().__init__()
+        self.storage = storage
+        self.glob = glob
+        self.max_workers = storage.workers(max_workers)
+        self.allow_unsafe = allow_unsafe
+        self.progress = progress
+        self.label = label or glob
+        self.entries: tuple[FileEntry, ...] = tuple(list_dataset(storage, glob, file_filter))
+        self._naming_rows = [naming_row(entry.path) for entry in self.entries]
+        self._sampled: dict[str, LoadedFile] = {}
+        self._given_schema = schema
+        self._learned = tuple(LEARNED.of(storage, self.entries))  # what sampling will union in
+
+    @functools.cached_property
+    def data_schema(self) -> pa.Schema:
+        """The data columns: the given schema, or else sampled (:meth:`_sample_schema`) when first needed,
+        so that a source made only to find its registered twin by :attr:`key` reads no file."""
+        schema = self._given_schema if self._given_schema is not None else self._sample_schema()
+        return pa.schema([field for field in schema if field.name not in NAMING_COLUMNS])
+
+    @functools.cached_property
+    def schema(self) -> pa.Schema:
+        return pa.schema([*self.data_schema, *NAMING_SCHEMA])
+
+    def prepare(self) -> None:
+        """Declare the schema now, before DuckDB asks for it, so a sampling error is raised here."""
+        _ = self.schema
+
+    @functools.cached_property
+    def naming(self) -> pa.Table:
+        """The files' naming rows and their positions (``__entry``), for pruning: made when filters come."""
+        return naming_table(self._naming_rows).append_column(
+            "__entry", pa.array(range(len(self.entries)), pa.int64()))
+
+    def __repr__(self) -> str:
+        return f"PickleDatasetSource({self.storage!r}, {self.glob!r}, files={len(self.entries)})"
+
+    @property
+    def key(self) -> tuple:
+        """What the table is made of: the files listed and their versions (generation or mtime), and what
+        decides the declared schema besides them (a given schema, the schemas learned for these files). A
+        rewritten file, or a schema grown by a file met in a scan, changes the key; reading none."""
+        return ("pickle", self.storage.location(self.glob),
+                tuple((entry.path, entry.generation) for entry in self.entries), self._given_schema, self._learned)
+
+    def _sample_schema(self) -> pa.Schema:
+        """The union of the schemas of one file per folder (see :meth:`_load_sample`) and of the files whose
+        schema was learned in earlier scans."""
+        folders: dict[str, list[FileEntry]] = {}
+        for entry in self.entries:
+            candidates = folders.setdefault(posixpath.dirname(entry.path), [])
+            if len(candidates) < SAMPLE_TRIES:
+                candidates.append(entry)
+        # kept for the first scan, which then need not load them again
+        self._sampled = dict(ordered_map(self._load_sample, folders.values(), self.max_workers))
+        sampled = [(self.storage.location(path), file.table.schema) for path, file in self._sampled.items()]
+        return union_schema([*sampled, *self._learned], error=StorageError)
+
+    def _load_sample(self, candidates: Sequence[FileEntry]) -> tuple[str, LoadedFile]:
+        """The first of a folder's first few files that loads: a broken file that a query's filters prune
+        must not fail the query, and one they keep fails it when it is scanned. None loads: the first error."""
+        errors: list[StorageError] = []
+        for entry in candidates:
+            try:
+                return entry.path, load_columns(self.storage, entry, None, self.allow_unsafe)
+            except StorageError as error:
+                errors.append(error)
+        raise errors[0]
+
+    def _declared(self, entry: FileEntry, loaded: LoadedFile, data_columns: Sequence[str]) -> pa.Table:
+        """``data_columns`` of one loaded file, conformed to the declared schema. A column the declared schema
+        lacks is an error (it would silently vanish): :class:`SchemaGrew` when the schema was sampled, the
+        file's schema learned so that the statement planned again declares it."""
+        location = self.storage.location(entry.path)
+        undeclared = [name for name in loaded.names if self.data_schema.get_field_index(name) < 0]
+        if undeclared:
+            if self._given_schema is not None:
+                raise StorageError(f"{location}: columns {undeclared} are not in the dataset's given schema")
+            self._learn(entry, location)
+            raise SchemaGrew(f"{location}: columns {undeclared} are not in the dataset's declared schema "
+                             f"(declared from one file per folder); {_NOW_LEARNED}")
+        declared = pa.schema([self.data_schema.field(name) for name in data_columns])
+        if self._given_schema is None and not loaded.table.schema.equals(declared):
+            self._check_types(entry, location, loaded.table.schema)
+        return conform(loaded.table, declared, location, error=StorageError)
+
+    def _check_types(self, entry: FileEntry, location: str, schema: pa.Schema) -> None:
+        """SchemaGrew if a column of ``schema`` has a type the declared one must widen to hold (an int
+        column declared from a file where it was bool, say). Types that do not unify are left to
+        :func:`~arcticsql.conform.conform`, which casts them or says why it cannot."""
+        declared = pa.schema([self.data_schema.field(name) for name in schema.names])
+        try:
+            union = union_schema([("the declared schema", declared), (location, schema)], error=StorageError)
+        except StorageError:
+            return
+        if not union.equals(declared):
+            self._learn(entry, location)
+            widened = [field.name for field in union if declared.field(field.name).type != field.type]
+            raise SchemaGrew(f"{location}: columns {widened} have types the dataset's declared schema "
+                             f"(declared from one file per folder) does not hold; {_NOW_LEARNED}")
+
+    def _learn(self, entry: FileEntry, location: str) -> None:
+        """Remember ``entry``'s whole schema (a loader may have sent back only some of its columns)."""
+        schema = load_columns(self.storage, entry, None, self.allow_unsafe).table.schema
+        LEARNED.remember(location, entry.generation, schema)
+
+    # -- protocol -------------------------------------------------------------------------------------
+
+    def __arrow_c_schema__(self) -> object:
+        return self.schema.__arrow_c_schema__()
+
+    def accepts(self, predicate: Node) -> bool:
+        """Predicates on the naming columns alone, which prune whole files."""
+        return columns_of(predicate) <= set(NAMING_COLUMNS) and translatable(predicate, NAMING_SCHEMA)
+
+    def scan(self, columns: Sequence[int] | None, filters: Sequence[Node]) -> tuple[object, bool]:
+        names = self.schema.names
+        wanted = list(names) if columns is None else [names[i] for i in columns]
+        filters = tuple(filters)
+        expression = arrow_filter(filters, NAMING_SCHEMA) if filters else None
+        kept = self._kept_entries(expression)
+        referenced = set(wanted).union(*(columns_of(predicate) for predicate in filters))
+        naming_columns = [name for name in NAMING_COLUMNS if name in referenced]
+        out_schema = pa.schema([self.schema.field(name) for name in wanted])
+        batches = self._batches(kept, wanted, naming_columns, expression)
+        return export_batches(out_schema, batches), True
+
+    # -- reading --------------------------------------------------------------------------------------
+
+    def _kept_entries(self, expression: pc.Expression | None) -> list[int]:
+        """The positions of the files whose naming row satisfies the filters (all of them without filters)."""
+        if expression is None:
+            return list(range(len(self.entries)))
+        return self.naming.filter(expression).column("__entry").to_pylist()
+
+    def _batches(self, kept: list[int], wanted: list[str], naming_columns: list[str],
+                 expression: pc.Expression | None) -> Iterator[pa.RecordBatch]:
+        data_columns = [name for name in wanted if name not in NAMING_COLUMNS]
+
+        entries = [self.entries[position] for position in kept]
+        # The sampled files this scan reads, taken: the first scan uses them and later ones load them, so
+        # that a source kept registered for later statements does not hold them all that time.
+        taken = {entry.path: file for entry in entries if (file := self._sampled.pop(entry.path, None)) is not None}
+        loaded = ordered_map(lambda entry: load_columns(self.storage, entry, data_columns, self.allow_unsafe),
+                             [entry for entry in entries if entry.path not in taken], self.max_workers)
+        for done, (position, entry) in enumerate(zip(kept, entries, strict=True), start=1):
+            file = taken[entry.path] if entry.path in taken else next(loaded)
+            if self.progress is not None:
+                self.progress(done, len(entries), self.label, "files")
+            table = with_naming(self._declared(entry, file, data_columns), self._naming_rows[position],
+                                naming_columns)
+            if expression is not None:
+                # constant per file, so this keeps every row of a file the pruning kept; applied anyway so
+                # that exactness never rests on that reasoning alone
+                table = table.filter(expression)
+            yield from table.select(wanted).to_batches()
+
+
+# -- the SQL table functions --------------------------------------------------------------------------------
+# A location is resolved by :func:`~arcticsql.pickles.backends.factory.storage_for_location`: ``gs://bucket/...``,
+# a local path (absolute or starting with ./ or ../), or else relative to the configured store.
+
+def read_pickle_source(settings: Settings, location: str, *, stores: dict | None = None,
+                       progress=None) -> PickleDatasetSource:
+    """``read_pickle('<glob>')``: the files as one lazy table; an error when none matches."""
+    storage, glob = storage_for_location(location, settings, stores=stores)
+    source = PickleDatasetSource(storage, glob, progress=progress, label=f"read_pickle({location!r})")
+    if not source.entries:
+        raise ProgrammingError(f"no pickle files match {location!r} (looked in {storage.location(glob)})")
+    return source
+
+
+def learn_pickle_schemas(settings: Settings, location: str, *, stores: dict | None = None) -> int:
+    """Remember the schemas of the files ``location`` matches that differ from their folder's sample (see
+    :func:`learn_schemas`); how many were new."""
+    storage, glob = storage_for_location(location, settings, stores=stores)
+    return learn_schemas(storage, glob)
+
+
+def pickle_files_table(settings: Settings, location: str, *, stores: dict | None = None) -> pa.Table:
+    """``pickle_files('<glob>')``: one row per file, with its attrs and any load error."""
+    storage, glob = storage_for_location(location, settings, stores=stores)
+    return pickle_catalog(storage, glob)

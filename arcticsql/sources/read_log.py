@@ -1,0 +1,41 @@
+"""What scans asked of ArcticDB: one record per read, kept per session (tests prove pushdown with it)."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ReadRecord:
+    """One call made to ArcticDB by a scan."""
+
+    library: str
+    symbol: str
+    version: int
+    columns: tuple[str, ...] | None
+    date_range: tuple | None
+    row_range: tuple[int, int] | None
+    query: str | None
+    rows: int
+
+
+class ReadLog:
+    """A bounded, thread-safe record of the reads scans made (newest last)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._records: deque[ReadRecord] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, record: ReadRecord) -> None:
+        with self._lock:
+            self._records.append(record)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+
+    def records(self) -> list[ReadRecord]:
+        with self._lock:
+            return list(self._records)

@@ -1,0 +1,234 @@
+"""A lazy SQL table over one ArcticDB symbol version, speaking DuckDB's scan protocol.
+
+DuckDB asks ``accepts(predicate)`` for each filter (True only when we can apply it exactly), then calls
+``stream(columns, filters)``. The stream reads ArcticDB in chunks (``row_range`` slices for a full scan,
+date slices for a date range) of about ``chunk_bytes`` each, one chunk read ahead on a worker thread, so a
+symbol larger than memory streams through without being held whole. Every ArcticDB call is recorded in the
+session's :class:`ReadLog`, which is how tests prove what pushdown asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pandas as pd
+import pyarrow as pa
+
+from arcticsql.catalog.schema import SymbolSchema
+from arcticsql.conform import conform
+from arcticsql.errors import SymbolChanged
+from arcticsql.sources.plan import ReadPlan, arrow_filter, node_key, plan_read, query_builder, translatable
+from arcticsql.sources.protocol import Node, ScanSource, export_batches
+from arcticsql.sources.read_log import ReadLog, ReadRecord
+
+
+class _Batches:
+    """An iterator of record batches that knows whether it comes from a single ArcticDB read."""
+
+    def __init__(self, batches: Iterator[pa.RecordBatch], single_read: bool) -> None:
+        self._batches = batches
+        self.single_read = single_read
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        return self._batches
+
+    def __next__(self) -> pa.RecordBatch:
+        return next(self._batches)
+
+
+class ArcticSymbolSource(ScanSource):
+    """One symbol version as a table; holds no per-query state (two streams may run at once)."""
+
+    schema_is_stable = True
+
+    def __init__(self, library, schema: SymbolSchema, *, chunk_bytes: int, log: ReadLog | None = None,
+                 executor: ThreadPoolExecutor | None = None, verify_latest: bool = False) -> None:
+        super().__init__()
+        self.library = library
+        self.schema = schema
+        self.chunk_bytes = chunk_bytes
+        self.log = log
+        self.executor = executor
+        self._accepted: dict[tuple, bool] = {}
+        #: ``schema.version`` is the latest version last seen, not pinned for this statement: a read asks for
+        #: the latest and raises :class:`~arcticsql.errors.SymbolChanged` if it is another version.
+        self.verify_latest = verify_latest
+
+    @property
+    def key(self) -> tuple:
+        """What this source reads; equal keys read equal rows (versions are immutable)."""
+        return ("symbol", self.schema.library, self.schema.symbol, self.schema.version, self.verify_latest)
+
+    # -- protocol -------------------------------------------------------------------------------------
+    def __arrow_c_schema__(self) -> object:
+        return self.schema.arrow.__arrow_c_schema__()
+
+    def rows(self) -> int | None:
+        return self.schema.row_count
+
+    def accepts(self, predicate: Node) -> bool:
+        # Memoised by the predicate's shape and values: the same filters come back on every repeated query. The memo
+        # depends only on the (immutable) schema, so it is not per-query state.
+        text = node_key(predicate)
+        known = self._accepted.get(text)
+        if known is None:
+            known = self._accepted[text] = translatable(predicate, self.schema.arrow)
+            if len(self._accepted) > 1024:
+                self._accepted.clear()
+        return known
+
+    def scan(self, columns: Sequence[int] | None, filters: Sequence[Node]) -> tuple[object, bool]:
+        names = self.schema.names
+        wanted = list(names) if columns is None else [names[i] for i in columns]
+        plan = plan_read(tuple(filters), self.schema)
+        out_schema = pa.schema([self.schema.arrow.field(n) for n in wanted])
+        batches = self.batches(plan, wanted)
+        if getattr(batches, "single_read", False):
+            # One ArcticDB read holds the whole result anyway: hand DuckDB the table's own stream, with no
+            # Python generator between its pulls.
+            return pa.Table.from_batches(list(batches), schema=out_schema).__arrow_c_stream__(), True
+        return export_batches(out_schema, batches), True
+
+    # -- reading --------------------------------------------------------------------------------------
+    def read_table(self, wanted: Sequence[str] | None = None, plan: ReadPlan | None = None) -> pa.Table:
+        """The whole (filtered, projected) result as one Arrow table.
+
+        Read without prefetch: nothing consumes it meanwhile, and it may itself run on the executor (a
+        wildcard's read group), where waiting on a nested task could exhaust the pool.
+        """
+        wanted = list(self.schema.names) if wanted is None else list(wanted)
+        out_schema = pa.schema([self.schema.arrow.field(n) for n in wanted])
+        batches = self.batches(plan or ReadPlan(), wanted, prefetch=False)
+        return pa.Table.from_batches(list(batches), schema=out_schema)
+
+    def batches(self, plan: ReadPlan, wanted: list[str], prefetch: bool = True) -> Iterator[pa.RecordBatch]:
+        """Record batches of ``wanted`` columns holding exactly the rows the plan's filters keep; with
+        ``prefetch`` the next chunk is read on the executor while this one is consumed."""
+        if plan.empty:
+            return iter(())
+        schema = self.schema
+        needed = set(wanted) | set(plan.residual_columns)
+        stored_columns = self.stored_columns(needed)
+        read_schema = pa.schema([schema.arrow.field(n) for n in schema.names if n in needed])
+        expression = arrow_filter(plan.residual, read_schema) if plan.residual else None
+        calls = list(self._chunk_calls(plan, stored_columns))
+        if self.verify_latest:
+            if len(calls) == 1:
+                calls[0]["as_of"] = None  # read the latest; _read checks it is the version planned with
+            else:
+                self._check_latest(int(self.library.read_metadata(schema.symbol).version))
+        return _Batches(self._pipeline(calls, read_schema, expression, wanted, self.executor if prefetch else None),
+                        single_read=len(calls) == 1)
+
+    def stored_columns(self, needed: set[str]) -> list[str]:
+        """ArcticDB column names to read for the declared columns ``needed``.
+
+        ArcticDB returns the index with any read, which carries the row count; a RangeIndex is not
+        returned, so a symbol with one reads one value column even when none is needed (count(*)).
+        """
+        schema = self.schema
+        names = [schema.stored_names[c] for c in schema.value_columns if c in needed]
+        if not names and schema.range_index is not None and schema.value_columns:
+            names = [schema.stored_names[schema.value_columns[0]]]
+        return names
+
+    def _chunk_calls(self, plan: ReadPlan, stored_columns: list[str]) -> Iterator[dict]:
+        """Keyword arguments for each ArcticDB read, in order."""
+        schema = self.schema
+        chunk = schema.chunk_rows(self.chunk_bytes)
+        base = {"columns": stored_columns, "query_builder": query_builder(plan)}
+        if plan.date_range is not None:
+            for start, end in _date_slices(plan.start, plan.end, schema, chunk):
+                yield {**base, "date_range": (start, end)}
+            return
+        total = schema.row_count
+        if total <= chunk:
+            yield {**base, "row_range": None}
+            return
+        for first in range(0, total, chunk):
+            yield {**base, "row_range": (first, min(total, first + chunk))}
+
+    def _read(self, call: dict) -> pa.Table:
+        schema = self.schema
+        as_of = call.get("as_of", schema.version)
+        kwargs = {k: v for k, v in call.items() if v is not None and k != "as_of"}
+        item = self.library.read(schema.symbol, as_of=as_of, output_format="pyarrow", **kwargs)
+        if as_of is None:
+            self._check_latest(int(item.version))
+        table = item.data
+        if self.log is not None:
+            q = call.get("query_builder")
+            self.log.add(ReadRecord(schema.library, schema.symbol, schema.version,
+                                    tuple(call["columns"]) if call.get("columns") is not None else None,
+                                    call.get("date_range"), call.get("row_range"),
+                                    str(q) if q is not None else None, table.num_rows))
+        return table
+
+    def _check_latest(self, version: int) -> None:
+        """The latest version is the one planned with, or the statement must be planned again."""
+        if version != self.schema.version:
+            raise SymbolChanged(self.schema.library, self.schema.symbol, version)
+
+    def _pipeline(self, calls: list[dict], read_schema: pa.Schema, expression, wanted: list[str], executor):
+        pending: Future | None = None
+        for position, call in enumerate(calls):
+            if pending is not None:
+                table = pending.result()
+            else:
+                table = self._read(call)
+            pending = (executor.submit(self._read, calls[position + 1])
+                       if executor is not None and position + 1 < len(calls) else None)
+            first_row = call["row_range"][0] if call.get("row_range") else 0
+            table = self.decode(table, read_schema, first_row)
+            if expression is not None:
+                table = table.filter(expression)
+            if table.num_rows:
+                yield from table.select(wanted).to_batches()
+
+    def decode(self, table: pa.Table, read_schema: pa.Schema, first_row: int = 0) -> pa.Table:
+        """ArcticDB's Arrow output with the declared names and types of ``read_schema``: a RangeIndex made
+        into row numbers counted from ``first_row``, a column the version lacks null, and a timestamp
+        that is not a whole microsecond an error rather than rounded."""
+        if not len(read_schema):
+            return table.select([])  # no columns, but the row count (count(*)) survives
+        schema = self.schema
+        names, columns = [], []
+        for field in read_schema:
+            if field.name == "index" and schema.range_index is not None:
+                start, step = schema.range_index
+                columns.append(pa.array(range(start + step * first_row,
+                                              start + step * (first_row + table.num_rows), step), pa.int64()))
+            elif schema.stored_names[field.name] in table.column_names:
+                columns.append(table.column(schema.stored_names[field.name]))
+            else:
+                continue
+            names.append(field.name)
+        renamed = pa.Table.from_arrays(columns, names=names) if columns else table.select([])
+        return conform(renamed, read_schema, f"{schema.library}/{schema.symbol}")
+
+
+def _date_slices(start: pd.Timestamp | None, end: pd.Timestamp | None, schema: SymbolSchema,
+                 chunk_rows: int) -> list[tuple]:
+    """Disjoint inclusive date ranges covering [start, end], each expected to hold about ``chunk_rows``
+    rows given the symbol's average density; one range when the whole request fits in a chunk."""
+    first, last = schema.first_index, schema.last_index
+    if first is None or last is None or schema.row_count <= chunk_rows:
+        return [(start, end)]
+    lo = first if start is None else max(start, first)
+    hi = last if end is None else min(end, last)
+    if lo > hi:
+        return [(start, end)]
+    span = (last - first).value or 1
+    expected = schema.row_count * ((hi - lo).value / span)
+    pieces = int(expected // chunk_rows) + 1
+    if pieces <= 1:
+        return [(start, end)]
+    step = (hi - lo) / pieces
+    edges = [lo + step * i for i in range(pieces)] + [hi]
+    slices = []
+    for i in range(pieces):
+        slice_start = start if i == 0 else edges[i]
+        slice_end = end if i == pieces - 1 else edges[i + 1] - pd.Timedelta(1, "ns")
+        slices.append((slice_start, slice_end))
+    return slices

@@ -1,0 +1,96 @@
+"""Writing a frame to ArcticDB as a new version: the modes (write, append, update), their checks, pruning.
+
+Every check that can fail runs before ArcticDB is touched, and ArcticDB makes a version visible only once it
+is completely written, so a failed store command leaves the symbol's latest version exactly as it was.
+``prune`` drops older versions only after the new one is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from arcticsql.errors import DataError, IntegrityError, ProgrammingError
+from arcticsql.writes.metadata import merge_metadata
+from arcticsql.writes.routing import route
+
+MODES = ("write", "append", "update")
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    library: str
+    symbol: str
+    version: int
+    rows: int
+    mode: str
+
+    def __str__(self) -> str:
+        return f"{self.mode}: {self.library}/{self.symbol} version {self.version} ({self.rows:,} rows)"
+
+
+def store_frame(catalog, path: str, frame: pd.DataFrame, *, metadata: dict | None = None, mode: str = "write",
+                prune: bool = False, library: str | None = None, symbol: str | None = None) -> StoreResult:
+    """Write ``frame`` to the symbol ``path`` routes to, as a new version."""
+    mode = mode.lower()
+    if mode not in MODES:
+        raise ProgrammingError(f"MODE must be one of {', '.join(MODES)}, not {mode!r}")
+    if library is None or symbol is None:
+        library, symbol = route(path, catalog)
+    if not isinstance(frame, (pd.DataFrame, pd.Series)):
+        raise DataError(f"cannot store a {type(frame).__name__}: store a pandas DataFrame")
+    merged = merge_metadata(metadata, frame if isinstance(frame, pd.DataFrame) else frame.to_frame())
+    lib = catalog.library(library, create=True)
+    exists = lib.has_symbol(symbol)
+    if mode == "append" and exists:
+        _check_append(lib, library, symbol, frame)
+    if mode == "update":
+        _check_update(library, symbol, frame)
+    if mode == "write" or not exists:
+        item = lib.write(symbol, frame, metadata=merged, prune_previous_versions=False)
+    elif mode == "append":
+        item = lib.append(symbol, frame, metadata=merged, prune_previous_versions=False)
+    else:
+        item = lib.update(symbol, frame, metadata=merged, upsert=True,
+                          date_range=(frame.index.min(), frame.index.max()), prune_previous_versions=False)
+    if prune:
+        lib.prune_previous_versions(symbol)
+    catalog.saw_latest(library, symbol, int(item.version))
+    return StoreResult(library, symbol, int(item.version), len(frame), mode)
+
+
+def _check_append(lib, library: str, symbol: str, frame: pd.DataFrame) -> None:
+    description = lib.get_description(symbol)
+    stored = lib.read(symbol, row_range=(0, 0)).data
+    if list(stored.columns) != [str(c) for c in frame.columns]:
+        raise IntegrityError(f"cannot append to {library}/{symbol}: columns {list(frame.columns)} do not match "
+                             f"the symbol's {list(stored.columns)}")
+    for name in stored.columns:
+        left, right = stored[name].dtype, frame[name].dtype
+        if left != right and not (np.issubdtype(left, np.number) and np.issubdtype(right, np.number)
+                                  and np.can_cast(right, left, casting="safe")):
+            raise IntegrityError(f"cannot append to {library}/{symbol}: column {name!r} is {right} in the new "
+                                 f"rows but {left} in the symbol")
+    if isinstance(frame.index, pd.DatetimeIndex):
+        if not frame.index.is_monotonic_increasing:
+            raise IntegrityError(f"cannot append to {library}/{symbol}: the new rows' index is not sorted")
+        last = description.date_range[1] if description.date_range else None
+        if last is not None and not pd.isna(last) and len(frame):
+            first = frame.index.min()
+            last = pd.Timestamp(last)
+            if (first.tzinfo is None) != (last.tzinfo is None):
+                last = last.tz_localize(None) if last.tzinfo else last.tz_localize(first.tzinfo)
+            if first <= last:
+                raise IntegrityError(f"cannot append to {library}/{symbol}: the new rows start at {first}, "
+                                     f"not after the symbol's last index {last} (use MODE 'update' to replace "
+                                     "a date range)")
+
+
+def _check_update(library: str, symbol: str, frame: pd.DataFrame) -> None:
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        raise ProgrammingError(f"MODE 'update' of {library}/{symbol} needs a timestamp index "
+                               "(name it with INDEX 'column')")
+    if not frame.index.is_monotonic_increasing:
+        raise IntegrityError(f"cannot update {library}/{symbol}: the new rows' index is not sorted")

@@ -1,0 +1,48 @@
+"""Saving a query result as a pickle file: ``COPY (<query>) TO 'pkl://<path>.pkl' (METADATA '{...}')``.
+
+The frame carries seed 003's attrs (``version``, ``created_at``, and METADATA as ``model_params``). A result
+with all of read_pickle's naming columns (``file``, ``data_type``, ... ``params``) is saved without them,
+since the new file's path says them again: ``COPY (SELECT * FROM read_pickle('a.pkl')) TO 'pkl://b.pkl'``
+copies the frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from arcticsql.config import Settings
+from arcticsql.errors import ProgrammingError
+from arcticsql.pickles.arrow import NAMING_COLUMNS
+from arcticsql.pickles.backends.factory import storage_for_location
+from arcticsql.pickles.metadata import stamp_attrs
+from arcticsql.writes.frames import arrow_to_frame
+from arcticsql.writes.metadata import parse_metadata
+
+_PICKLE_OPTIONS = {"METADATA", "INDEX"}
+
+
+@dataclass(frozen=True)
+class SavedPickle:
+    location: str
+    rows: int
+
+    def __str__(self) -> str:
+        return f"saved {self.location} ({self.rows:,} rows)"
+
+
+def save_pickle(path: str, table: pa.Table, options: dict, settings: Settings) -> SavedPickle:
+    """Save ``table`` as a DataFrame pickle at ``path`` (a ``pkl://`` target, without the scheme)."""
+    if not path.endswith(".pkl"):
+        raise ProgrammingError(f"a pkl:// target must name a .pkl file, not {path!r}")
+    unknown = set(options) - _PICKLE_OPTIONS
+    if unknown:
+        raise ProgrammingError(f"option {sorted(unknown)[0]} does not apply to pkl:// (METADATA, INDEX do)")
+    model_params = parse_metadata(options.get("METADATA"))
+    if set(NAMING_COLUMNS) <= set(table.column_names):
+        table = table.drop_columns([name for name in NAMING_COLUMNS if name != options.get("INDEX")])
+    frame = arrow_to_frame(table, index=options.get("INDEX"))
+    storage, relative = storage_for_location(path, settings)
+    written = storage.save(stamp_attrs(frame, model_params), relative)
+    return SavedPickle(str(written), len(frame))
