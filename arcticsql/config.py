@@ -25,7 +25,7 @@ CORE_LIBRARIES = (
 DEFAULTS: dict[str, Any] = {
     "arctic_storage_path": "lmdb://./data/arctic_storage",
     "core_libraries": list(CORE_LIBRARIES),
-    "processing": {"batch_size": 32, "max_workers": 4, "scan_chunk_mb": 256, "loader_processes": "auto"},
+    "processing": {"batch_size": 32, "max_workers": 4, "scan_chunk_mb": 256, "listing_ttl_s": 2},
     "storage": {
         "type": "local",
         "allow_unsafe_pickle": False,
@@ -35,11 +35,6 @@ DEFAULTS: dict[str, Any] = {
 }
 
 DEFAULT_CONFIG_PATH = Path("config") / "config.yaml"
-
-
-def default_loader_processes() -> int:
-    """``loader_processes: auto``: one per core, at most four."""
-    return max(1, min(4, os.cpu_count() or 1))
 
 
 class ConfigError(ValueError):
@@ -54,8 +49,8 @@ class Settings:
     batch_size: int
     scan_chunk_bytes: int
     storage: dict[str, Any] = field(default_factory=dict)
-    #: Loader processes for large pickle reads (0: threads in this process only).
-    loader_processes: int = 0
+    #: Seconds a listing (the libraries, a wildcard's members) is reused before the store is asked again.
+    listing_ttl_s: float = 2.0
     source: str | None = None  # the file the settings came from, if any
 
     @property
@@ -134,8 +129,7 @@ def load_settings(config: str | os.PathLike | dict | None = None, uri: str | Non
         max_workers = max(1, int(processing.get("max_workers", 4)))
         batch_size = max(1, int(processing.get("batch_size", 32)))
         chunk_mb = float(processing.get("scan_chunk_mb", 256))
-        loaders = processing.get("loader_processes", "auto")
-        loader_processes = default_loader_processes() if loaders == "auto" else max(0, int(loaders))
+        listing_ttl_s = max(0.0, float(processing.get("listing_ttl_s", 2)))
     except (TypeError, ValueError) as error:
         raise ConfigError(f"processing settings must be numbers: {error}") from None
     return Settings(
@@ -145,6 +139,6 @@ def load_settings(config: str | os.PathLike | dict | None = None, uri: str | Non
         batch_size=batch_size,
         scan_chunk_bytes=max(1, int(chunk_mb * 1024 * 1024)),
         storage=storage,
-        loader_processes=loader_processes,
+        listing_ttl_s=listing_ttl_s,
         source=source,
     )

@@ -45,8 +45,9 @@ class SymbolChanged(OperationalError):
     """A symbol planned at its last seen version has a newer one: the statement is planned again with it
     (raised by a read that found the newer version; one statement never mixes two versions)."""
 
-    def __init__(self, library: str, symbol: str, version: int) -> None:
-        super().__init__(f"{library}/{symbol} changed while the statement was planned (now version {version})")
+    def __init__(self, library: str, symbol: str, version: int | None) -> None:
+        now = "it was deleted" if version is None else f"now version {version}"
+        super().__init__(f"{library}/{symbol} changed while the statement was planned ({now})")
         self.library, self.symbol, self.version = library, symbol, version
 
 

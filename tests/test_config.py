@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 import arcticsql
-from arcticsql.config import ConfigError, default_loader_processes, load_settings
+from arcticsql.config import ConfigError, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -22,19 +20,18 @@ def test_defaults():
     settings = load_settings()
     assert settings.arctic_uri.startswith("lmdb://") and settings.arctic_uri.endswith("data/arctic_storage")
     assert settings.max_workers == 4 and settings.storage_type == "local"
-    assert settings.loader_processes == default_loader_processes() == max(1, min(4, os.cpu_count() or 1))
+    assert settings.listing_ttl_s == 2
     assert settings.source is None
 
 
-@pytest.mark.parametrize(("value", "expected"), [("auto", default_loader_processes()), (0, 0), (3, 3), ("2", 2),
-                                                 (-1, 0)])
-def test_loader_processes(value, expected):
-    assert load_settings({"processing": {"loader_processes": value}}).loader_processes == expected
+@pytest.mark.parametrize(("value", "expected"), [(0, 0), (3, 3), ("2.5", 2.5), (-1, 0)])
+def test_listing_ttl(value, expected):
+    assert load_settings({"processing": {"listing_ttl_s": value}}).listing_ttl_s == expected
 
 
 def test_bad_numbers_are_a_config_error():
     with pytest.raises(ConfigError, match="processing settings must be numbers"):
-        load_settings({"processing": {"loader_processes": "many"}})
+        load_settings({"processing": {"listing_ttl_s": "many"}})
     with pytest.raises(ConfigError, match="processing settings must be numbers"):
         load_settings({"processing": {"max_workers": "x"}})
 
@@ -42,11 +39,11 @@ def test_bad_numbers_are_a_config_error():
 def test_file_and_environment(tmp_path, monkeypatch):
     path = tmp_path / "settings.yaml"
     path.write_text("arctic_storage_path: mem://\nstorage:\n  type: gcs\n  gcs:\n    bucket_name: from-file\n"
-                    "processing:\n  loader_processes: 0\n")
+                    "processing:\n  listing_ttl_s: 0\n")
     settings = load_settings(str(path))
     assert (settings.arctic_uri, settings.storage_type, settings.storage["gcs"]["bucket_name"]) == \
         ("mem://", "gcs", "from-file")
-    assert settings.loader_processes == 0 and settings.source == str(path)
+    assert settings.listing_ttl_s == 0 and settings.source == str(path)
     monkeypatch.setenv("ARCTICSQL_CONFIG", str(path))
     monkeypatch.setenv("GCS_BUCKET_NAME", "from-env")
     monkeypatch.setenv("ARCTICSQL_URI", "lmdb:///tmp/elsewhere")

@@ -169,3 +169,71 @@ def test_one_worker_and_chunked_members_do_not_deadlock(monkeypatch):
     assert result == [9000]
     assert max(r.rows for r in connection.session.read_log.records()) < 3000  # members were read in chunks
     connection.close()
+
+
+# -- resolution is kept, and checked ------------------------------------------------------------------------
+_LISTING_CALLS = ("list_libraries", "list_symbols", "list_versions", "read_metadata_batch", "get_description_batch",
+                  "has_symbol", "read_metadata")
+
+
+def _listing_calls(conn, run) -> int:
+    """How many listing and pinning calls ``run()`` makes to ArcticDB."""
+    import contextlib
+
+    from tests.conftest import counting_calls
+
+    lib = conn.catalog.library("prices_1min")
+    with contextlib.ExitStack() as stack:
+        counts = [stack.enter_context(counting_calls(lib, name)) for name in _LISTING_CALLS[1:]]
+        counts.append(stack.enter_context(counting_calls(conn.catalog.arctic, "list_libraries")))
+        run()
+    return sum(len(calls) for calls in counts)
+
+
+def test_a_repeated_wildcard_statement_lists_nothing(conn, store):
+    cursor = conn.cursor()
+    query = 'SELECT symbol, count(*) FROM "prices_*/A*" GROUP BY ALL ORDER BY ALL'
+    first = cursor.execute(query).fetchall()
+    assert _listing_calls(conn, lambda: cursor.execute(query).fetchall()) == 0
+    assert cursor.execute(query).fetchall() == first
+
+
+def test_a_write_through_arcticsql_shows_at_once_in_a_kept_wildcard(conn, store):
+    cursor = conn.cursor()
+    query = 'SELECT count(DISTINCT symbol) FROM "prices_1min/*"'
+    assert cursor.execute(query).fetchone() == (3,)
+    cursor.execute("COPY (SELECT TIMESTAMP '2024-01-01' AS ts, 1.0 AS close, 2 AS volume) "
+                   "TO 'arctic://prices_1min/NVDA'")
+    assert cursor.execute(query).fetchone() == (4,)
+
+
+def test_a_new_version_written_elsewhere_is_read_by_a_kept_wildcard(conn, store):
+    """Members of a kept resolution are read at their latest version and checked: a newer one plans the
+    statement again, so the statement never mixes the versions it planned with and the ones it read."""
+    cursor = conn.cursor()
+    query = 'SELECT max(close) FROM "prices_1min/*"'
+    assert cursor.execute(query).fetchone() == (2199.0,)
+    frame = store[("prices_1min", "MSFT")].copy()
+    frame["close"] += 1000
+    conn.catalog.library("prices_1min").write("MSFT", frame)  # another writer: arcticsql is not told
+    assert cursor.execute(query).fetchone() == (3199.0,)
+
+
+def test_a_symbol_created_elsewhere_shows_after_the_listing_time(store):
+    connection = arcticsql.connect(uri="mem://", config={"processing": {"listing_ttl_s": 0}})
+    lib = connection.catalog.library("prices_1min", create=True)
+    lib.write("AAPL", minute_bars(periods=10))
+    cursor = connection.cursor()
+    query = 'SELECT count(DISTINCT symbol) FROM "prices_1min/*"'
+    assert cursor.execute(query).fetchone() == (1,)
+    lib.write("MSFT", minute_bars(periods=10))  # another writer
+    assert cursor.execute(query).fetchone() == (2,)
+    connection.close()
+
+
+def test_a_deleted_member_plans_the_statement_again(conn, store):
+    cursor = conn.cursor()
+    query = 'SELECT count(DISTINCT symbol) FROM "prices_1min/*"'
+    assert cursor.execute(query).fetchone() == (3,)
+    conn.catalog.library("prices_1min").delete("AMZN")
+    assert cursor.execute(query).fetchone() == (2,)

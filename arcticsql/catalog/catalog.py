@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ from arcticdb import ReadInfoRequest, ReadRequest
 from arcticsql.catalog.schema import SymbolSchema, build_schema, whole_microseconds
 from arcticsql.config import Settings
 from arcticsql.errors import ProgrammingError, suggest
-from arcticsql.sql.names import glob_regex, is_glob, matches
+from arcticsql.sql.names import TableName, glob_regex, is_glob, matches
 
 #: as_of values: a version number, a snapshot name, or a point in time (naive = UTC).
 AsOf = int | str | pd.Timestamp | None
@@ -40,11 +41,30 @@ class Catalog:
         self._libraries: dict[str, object] = {}
         self._schemas: dict[tuple[str, str, int], SymbolSchema] = {}
         self._latest: dict[tuple[str, str], int] = {}
+        #: Listings (the library names, a pattern's members) by key, with the time they were made.
+        self._listings: dict[tuple, tuple[float, object]] = {}
         self._lock = threading.Lock()
+
+    # -- listings, kept for a short while -------------------------------------------------------------
+    def _listed(self, key: tuple, make: Callable[[], object]) -> tuple[object, bool]:
+        """``make()``, or what it gave less than ``listing_ttl_s`` ago; and whether it was kept."""
+        kept = self._listings.get(key)
+        now = time.monotonic()
+        if kept is not None and now - kept[0] < self.settings.listing_ttl_s:
+            return kept[1], True
+        value = make()
+        self._listings[key] = (now, value)
+        return value, False
+
+    def changed(self) -> None:
+        """The store changed (this session wrote to it): listings are made again."""
+        self._listings.clear()
 
     # -- libraries ------------------------------------------------------------------------------------
     def library_names(self) -> list[str]:
-        return sorted(set(self.arctic.list_libraries()))
+        """The store's libraries, sorted (one listing per ``listing_ttl_s``)."""
+        names, _kept = self._listed(("libraries",), lambda: sorted(set(self.arctic.list_libraries())))
+        return list(names)
 
     def is_known_library(self, name: str) -> bool:
         """Known without asking the store: already opened, or a core library."""
@@ -218,12 +238,30 @@ class Catalog:
         return {key.symbol: int(key.version) for key, info in listing.items()
                 if key.symbol in wanted and not info.deleted}
 
+    def wildcard(self, name: TableName, as_of: AsOf = None) -> tuple[list[SymbolSchema], bool]:
+        """The schemas of the symbol versions a pattern names, sorted by (library, symbol), and whether the
+        versions are only the latest seen (the reads must check them): a repeated pattern is resolved
+        again only after ``listing_ttl_s`` or a write by this session."""
+        key = ("wildcard", name.library, name.symbol, _as_of_key(as_of))
+        schemas, kept = self._listed(key, lambda: self._resolve_wildcard(name, as_of))
+        return list(schemas), kept and as_of is None
+
+    def _resolve_wildcard(self, name: TableName, as_of: AsOf) -> list[SymbolSchema]:
+        by_library: dict[str, list[str]] = {}
+        for library, symbol in self.expand(name.library, name.symbol, as_of):
+            by_library.setdefault(library, []).append(symbol)
+        schemas = [schema for library, symbols in by_library.items()
+                   for schema in self.schemas(library, symbols, as_of)]
+        if not schemas:
+            raise self.no_match(name.library, name.symbol, as_of)
+        return schemas
+
     def expand(self, library_pattern: str, symbol_pattern: str, as_of: AsOf = None) -> list[tuple[str, str]]:
         """Every (library, symbol) a pattern names, sorted; an exact part is checked, not listed."""
-        libraries = self.matching_libraries(library_pattern)
+        existing = set(self.library_names())
         found: list[tuple[str, str]] = []
-        for library in libraries:
-            if library not in self.arctic.list_libraries():
+        for library in self.matching_libraries(library_pattern):
+            if library not in existing:
                 continue  # a core library not created yet holds nothing
             lib = self.library(library)
             snapshot = as_of if isinstance(as_of, str) else None
@@ -262,7 +300,7 @@ class Catalog:
     def _snapshots_of(self, libraries: list[str]) -> set[str]:
         """The snapshot names of the existing ``libraries`` (best effort, for error messages)."""
         snapshots: set[str] = set()
-        existing = set(self.arctic.list_libraries())
+        existing = set(self.library_names())
         for library in libraries[:20]:
             if library in existing:
                 try:
@@ -293,6 +331,11 @@ class Catalog:
             out.append(VersionInfo(int(version), pd.Timestamp(info.date), tuple(info.snapshots),
                                    bool(info.deleted)))
         return sorted(out, key=lambda v: v.version)
+
+
+def _as_of_key(as_of: AsOf) -> object:
+    """``as_of`` as a dictionary key (a point in time by its exact value)."""
+    return ("time", as_of.value) if isinstance(as_of, pd.Timestamp) else as_of
 
 
 def _is_missing(error: BaseException) -> bool:

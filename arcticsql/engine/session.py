@@ -104,14 +104,8 @@ class Session:
 
     def wildcard_source(self, name: TableName, as_of) -> UnionSource:
         """The union of the symbol versions a pattern names; an error when it matches nothing."""
-        pairs = self.catalog.expand(name.library, name.symbol, as_of)
-        by_library: dict[str, list[str]] = {}
-        for library, symbol in pairs:
-            by_library.setdefault(library, []).append(symbol)
-        members = [self._symbol_source(schema) for library, symbols in by_library.items()
-                   for schema in self.catalog.schemas(library, symbols, as_of)]
-        if not members:
-            raise self.catalog.no_match(name.library, name.symbol, as_of)
+        schemas, verify_latest = self.catalog.wildcard(name, as_of)
+        members = [self._symbol_source(schema, verify_latest=verify_latest) for schema in schemas]
         return UnionSource(members, executor=self.executor, progress=self.report_progress, label=str(name))
 
     def _symbol_source(self, schema, *, verify_latest: bool = False) -> ArcticSymbolSource:
@@ -184,6 +178,7 @@ class Session:
             return True  # a pickle file had columns its folder's sample lacked, now learned: declared next
         if isinstance(error, SymbolChanged):
             self.catalog.forget_latest(error.library, error.symbol)
+            self.catalog.changed()  # a wildcard naming it is resolved again too
             return True
         unbound = isinstance(error, ProgrammingError) and "Binder Error" in str(error)
         if unbound and "versions" not in tried:

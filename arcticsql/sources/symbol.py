@@ -14,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pandas as pd
 import pyarrow as pa
+from arcticdb.exceptions import NoDataFoundException
 
 from arcticsql.catalog.schema import SymbolSchema
 from arcticsql.conform import conform
@@ -117,7 +118,11 @@ class ArcticSymbolSource(ScanSource):
             if len(calls) == 1:
                 calls[0]["as_of"] = None  # read the latest; _read checks it is the version planned with
             else:
-                self._check_latest(int(self.library.read_metadata(schema.symbol).version))
+                try:
+                    latest = int(self.library.read_metadata(schema.symbol).version)
+                except NoDataFoundException:
+                    latest = None
+                self.check_latest(latest)
         return _Batches(self._pipeline(calls, read_schema, expression, wanted, self.executor if prefetch else None),
                         single_read=len(calls) == 1)
 
@@ -153,9 +158,14 @@ class ArcticSymbolSource(ScanSource):
         schema = self.schema
         as_of = call.get("as_of", schema.version)
         kwargs = {k: v for k, v in call.items() if v is not None and k != "as_of"}
-        item = self.library.read(schema.symbol, as_of=as_of, output_format="pyarrow", **kwargs)
+        try:
+            item = self.library.read(schema.symbol, as_of=as_of, output_format="pyarrow", **kwargs)
+        except NoDataFoundException:
+            if as_of is None:
+                self.check_latest(None)  # deleted since it was seen: planned again, it is an unknown symbol
+            raise
         if as_of is None:
-            self._check_latest(int(item.version))
+            self.check_latest(int(item.version))
         table = item.data
         if self.log is not None:
             q = call.get("query_builder")
@@ -165,8 +175,9 @@ class ArcticSymbolSource(ScanSource):
                                     str(q) if q is not None else None, table.num_rows))
         return table
 
-    def _check_latest(self, version: int) -> None:
-        """The latest version is the one planned with, or the statement must be planned again."""
+    def check_latest(self, version: int | None) -> None:
+        """The latest version (None: the symbol is gone) is the one planned with, or the statement must be
+        planned again."""
         if version != self.schema.version:
             raise SymbolChanged(self.schema.library, self.schema.symbol, version)
 

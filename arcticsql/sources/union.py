@@ -207,12 +207,15 @@ def _read_batch(group: list[_Job]) -> list[tuple[_Job, pa.Table]]:
             read_names = set(job.columns) | set(job.plan.residual_columns)
             shape = pa.schema([f for f in schema.arrow if f.name in read_names])
             stored = job.member.stored_columns(read_names)
-            requests.append(ReadRequest(schema.symbol, as_of=schema.version, date_range=job.plan.date_range,
+            as_of = None if job.member.verify_latest else schema.version  # the latest is checked below
+            requests.append(ReadRequest(schema.symbol, as_of=as_of, date_range=job.plan.date_range,
                                         columns=stored, query_builder=query_builder(job.plan)))
             shapes.append(shape)
         items = entries[0][1].member.library.read_batch(requests, output_format="pyarrow")
         for (position, job), item, shape in zip(entries, items, shapes):
             member = job.member
+            if member.verify_latest:
+                member.check_latest(int(item.version) if hasattr(item, "data") else None)
             if not hasattr(item, "data"):
                 raise ProgrammingError(f"reading {member.schema.library}/{member.schema.symbol} failed: {item}")
             table = member.decode(item.data, shape)

@@ -58,6 +58,7 @@ def store_frame(catalog, path: str, frame: pd.DataFrame, *, metadata: dict | Non
     if prune:
         lib.prune_previous_versions(symbol)
     catalog.saw_latest(library, symbol, int(item.version))
+    catalog.changed()
     return StoreResult(library, symbol, int(item.version), len(frame), mode)
 
 
