@@ -1,9 +1,11 @@
 """arcticsql: SQL over an ArcticDB quant research store and pickle datasets, on DuckDB.
 
     >>> import arcticsql
-    >>> conn = arcticsql.connect()                    # config/config.yaml, or defaults
+    >>> conn = arcticsql.connect(uri="mem://", config={})    # default: config/config.yaml, $ARCTICSQL_URI
     >>> cur = conn.cursor()
-    >>> cur.execute("SELECT count(*) FROM prices_1min.AAPL WHERE ts >= ?", ["2024-01-02"])
+    >>> cur.execute("SELECT ? + 1 AS answer", [41]).fetchall()
+    [(42,)]
+    >>> conn.close()
 
 PEP 249 module interface: ``connect``, ``apilevel``, ``threadsafety``, ``paramstyle``, the exception
 hierarchy and the type objects.

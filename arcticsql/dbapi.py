@@ -68,7 +68,7 @@ class Cursor:
         if outcome.has_result:
             try:
                 self.description = _description(self._duck.description)
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 raise translate(error) from error
         return self
 
@@ -121,10 +121,10 @@ class Cursor:
             yield row
 
     # -- DB-API odds and ends -------------------------------------------------------------------------
-    def setinputsizes(self, sizes) -> None:  # noqa: D102 - required by PEP 249, no-op
+    def setinputsizes(self, sizes) -> None:
         pass
 
-    def setoutputsize(self, size, column=None) -> None:  # noqa: D102
+    def setoutputsize(self, size, column=None) -> None:
         pass
 
     def close(self) -> None:
@@ -186,7 +186,7 @@ class Cursor:
                 # API; measured at par with hand-written code (docs/performance.md), so stay quiet.
                 warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
                 return getattr(self._duck, method)(*args)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             raise translate(error) from error
 
     def _check_open(self) -> None:
@@ -271,7 +271,7 @@ class Connection:
 def _finish_transaction(duck, verb: str) -> None:
     try:
         getattr(duck, verb)()
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         if "no transaction is active" not in str(error):
             raise translate(error) from error
 

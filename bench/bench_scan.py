@@ -24,8 +24,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import arcticsql  # noqa: E402
-from bench.harness import measure, minute_bars, ms, table  # noqa: E402
+import arcticsql
+from bench.harness import measure, minute_bars, ms, table
 
 DAY = ("2020-06-01", "2020-06-02")
 

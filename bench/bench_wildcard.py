@@ -22,8 +22,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import arcticsql  # noqa: E402
-from bench.harness import measure, ms, table  # noqa: E402
+import arcticsql
+from bench.harness import measure, ms, table
 
 
 def write_symbols(lib, count: int, index: pd.DatetimeIndex, prefix: str = "S") -> list[str]:

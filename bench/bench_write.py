@@ -17,8 +17,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import arcticsql  # noqa: E402
-from bench.harness import measure, minute_bars, ms, table  # noqa: E402
+import arcticsql
+from bench.harness import measure, minute_bars, ms, table
 
 
 def main() -> None:

@@ -45,5 +45,5 @@ def open_arctic(uri: str):
             if uri not in _ARCTICS:
                 _ARCTICS[uri] = arcticdb.Arctic(uri)
             return _ARCTICS[uri]
-    except Exception as error:  # arcticdb raises plain exceptions for bad URIs
+    except Exception as error:  # noqa: BLE001 - arcticdb raises plain exceptions for bad URIs
         raise OperationalError(f"cannot open ArcticDB store {uri!r}: {error}") from None

@@ -122,7 +122,7 @@ class Catalog:
         lib = self.library(library)
         try:
             version = int(lib.read_metadata(symbol, as_of=as_of).version)
-        except Exception as error:  # noqa: BLE001 - arcticdb's missing-data errors have many types
+        except Exception as error:
             if not _is_missing(error):
                 raise
         else:

@@ -105,7 +105,7 @@ def _run(session: Session, duck, statement: Statement, params: Any) -> Outcome:
             duck.complete()  # DDL and the like take effect now, as users expect
             return Outcome(rowcount=-1, has_result=False)
         return Outcome(rowcount=-1, has_result=True)
-    except Exception as error:  # noqa: BLE001 - every failure leaves as a DB-API error
+    except Exception as error:
         raise translate(error) from error
 
 

@@ -16,7 +16,7 @@ from tests.cli.conftest import AAPL_ROWS, MSFT_ROWS
 def invoke(store_uri, monkeypatch):
     monkeypatch.delenv("ARCTICSQL_CONFIG", raising=False)
 
-    def run(*args: str, input: str | None = None):
+    def run(*args: str, input: str | None = None):  # noqa: A002 - as click's own argument
         return CliRunner().invoke(cli, ["--uri", store_uri, *args], input=input)
 
     return run
