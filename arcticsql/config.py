@@ -25,7 +25,8 @@ CORE_LIBRARIES = (
 DEFAULTS: dict[str, Any] = {
     "arctic_storage_path": "lmdb://./data/arctic_storage",
     "core_libraries": list(CORE_LIBRARIES),
-    "processing": {"batch_size": 32, "max_workers": 4, "scan_chunk_mb": 256, "listing_ttl_s": 2},
+    "processing": {"batch_size": 32, "max_workers": 4, "scan_chunk_mb": 256, "listing_ttl_s": 2,
+                   "nan_is_null": True},
     "storage": {
         "type": "local",
         "allow_unsafe_pickle": False,
@@ -51,6 +52,8 @@ class Settings:
     storage: dict[str, Any] = field(default_factory=dict)
     #: Seconds a listing (the libraries, a wildcard's members) is reused before the store is asked again.
     listing_ttl_s: float = 2.0
+    #: Float NaN reads as SQL NULL (see arcticsql.missing); False keeps raw NaN.
+    nan_is_null: bool = True
     source: str | None = None  # the file the settings came from, if any
 
     @property
@@ -96,6 +99,17 @@ def normalise_uri(uri: str) -> str:
     return uri
 
 
+def _boolean(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {value!r}")
+
+
 def load_settings(config: str | os.PathLike | dict | None = None, uri: str | None = None) -> Settings:
     """Build settings from a file path, a dict (already-parsed config), or the default lookup."""
     source: str | None = None
@@ -132,6 +146,7 @@ def load_settings(config: str | os.PathLike | dict | None = None, uri: str | Non
         listing_ttl_s = max(0.0, float(processing.get("listing_ttl_s", 2)))
     except (TypeError, ValueError) as error:
         raise ConfigError(f"processing settings must be numbers: {error}") from None
+    nan_is_null = _boolean(processing.get("nan_is_null", True), "processing.nan_is_null")
     return Settings(
         arctic_uri=normalise_uri(str(arctic_uri)),
         core_libraries=tuple(merged.get("core_libraries") or ()),
@@ -140,5 +155,6 @@ def load_settings(config: str | os.PathLike | dict | None = None, uri: str | Non
         scan_chunk_bytes=max(1, int(chunk_mb * 1024 * 1024)),
         storage=storage,
         listing_ttl_s=listing_ttl_s,
+        nan_is_null=nan_is_null,
         source=source,
     )

@@ -2,7 +2,8 @@
 
 Random frames (NaN, None strings, duplicate and nanosecond timestamps, zoned indexes) are written to a real
 ArcticDB library; random predicates run through arcticsql (pushdown on) and through plain DuckDB over the
-same data as an Arrow table (a source that accepts nothing, so DuckDB filters everything itself).
+same data as an Arrow table (a source that accepts nothing, so DuckDB filters everything itself), with
+float NaN read as NULL and with raw NaN kept.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ BASE = pd.Timestamp("2024-01-02 09:30")
 _names = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def shared():
-    connection = arcticsql.connect(uri="mem://", config={"processing": {"scan_chunk_mb": 0.001}})
+@pytest.fixture(scope="module", params=[True, False], ids=["nan-is-null", "raw-nan"])
+def shared(request):
+    """Under both missing-value settings: NaN read as NULL (the default), and raw NaN kept."""
+    connection = arcticsql.connect(uri="mem://", config={"processing": {"scan_chunk_mb": 0.001,
+                                                                        "nan_is_null": request.param}})
     plain = duckdb.connect()
     plain.execute("SET TimeZone = 'UTC'")
     connection.cursor().execute("SET TimeZone = 'UTC'")

@@ -138,6 +138,14 @@ BAD_STATEMENTS = [
                         "TO 'arctic://features/safe' (MODE 'append')", arcticsql.IntegrityError),
     ("bad mode", "COPY (SELECT * FROM prices_1min.AAPL) TO 'arctic://features/safe' (MODE 'merge')",
      arcticsql.ProgrammingError),
+    ("duplicate columns", "COPY (SELECT ts, close AS a, open AS a FROM prices_1min.AAPL) TO 'arctic://features/safe'",
+     arcticsql.DataError),
+    ("empty write", "COPY (SELECT * FROM prices_1min.AAPL WHERE false) TO 'arctic://features/safe'",
+     arcticsql.ProgrammingError),
+    ("null index", "COPY (SELECT CASE WHEN volume > 5000 THEN ts END AS ts, close FROM prices_1min.AAPL) "
+                   "TO 'arctic://features/safe'", arcticsql.DataError),
+    ("nullable boolean", "COPY (SELECT ts, CASE WHEN volume > 5000 THEN true END AS big FROM prices_1min.AAPL) "
+                         "TO 'arctic://features/safe'", arcticsql.DataError),
 ]
 
 
@@ -152,6 +160,73 @@ def test_bad_input_leaves_the_symbol_unchanged(conn, prices, label, statement, e
     after = lib.read("safe")
     assert after.version == before.version
     pd.testing.assert_frame_equal(after.data, before.data)
+
+
+def test_bad_input_messages_say_what_to_do(conn, prices):
+    cur = conn.cursor()
+    with pytest.raises(arcticsql.DataError, match=r"more than one column named 'a'"):
+        cur.execute("COPY (SELECT 1 AS a, 2 AS a) TO 'arctic://features/d'")
+    with pytest.raises(arcticsql.ProgrammingError, match="name of arcticsql's catalog"):
+        cur.execute("CREATE TABLE arcticsql.x AS SELECT 1 AS a")
+    with pytest.raises(arcticsql.DataError, match=r"index column 'ts' has NULLs"):
+        cur.execute("COPY (SELECT NULL::TIMESTAMP AS ts, 1 AS v) TO 'arctic://features/n'")
+    with pytest.raises(arcticsql.DataError, match=r"BOOLEAN with NULLs.*COALESCE"):
+        cur.execute("COPY (SELECT * FROM (VALUES (true), (NULL)) t(flag)) TO 'arctic://features/b'")
+    assert not conn.catalog.library("features").has_symbol("d")
+    assert "arcticsql" not in conn.catalog.arctic.list_libraries()
+
+
+def test_an_empty_write_of_an_existing_symbol_needs_allow_empty(conn, prices):
+    cur = conn.cursor()
+    cur.execute("COPY (SELECT * FROM prices_1min.AAPL) TO 'arctic://features/e'")
+    cur.execute("COPY (SELECT * FROM prices_1min.AAPL WHERE false) TO 'arctic://features/e' (ALLOW_EMPTY true)")
+    assert cur.fetchall() == [("features", "e", 1, 0, "write")]
+    assert len(conn.catalog.library("features").read("e").data) == 0
+    cur.execute("COPY (SELECT * FROM prices_1min.AAPL WHERE false) TO 'arctic://features/new_empty'")
+    assert conn.catalog.library("features").has_symbol("new_empty")  # a new symbol may start empty
+
+
+def test_empty_appends_and_updates_write_no_version(conn, prices):
+    cur = conn.cursor()
+    cur.execute("COPY (SELECT * FROM prices_1min.AAPL) TO 'arctic://features/e'")
+    for mode in ("append", "update"):
+        cur.execute(f"COPY (SELECT * FROM prices_1min.AAPL WHERE false) TO 'arctic://features/e' (MODE '{mode}')")
+        assert cur.fetchall() == [("features", "e", 0, 0, mode)] and "nothing written" in cur.message
+    cur.execute("INSERT INTO features.e SELECT * FROM prices_1min.AAPL WHERE false")
+    assert [v.version for v in conn.catalog.versions("features", "e")] == [0]
+
+
+def test_literals_take_the_symbols_types_where_exact(conn):
+    cur = conn.cursor()
+    cur.execute("COPY (SELECT TIMESTAMP '2024-01-01' AS ts, 1.5::DOUBLE AS x, 10::BIGINT AS y) "
+                "TO 'arctic://features/lit'")
+    cur.execute("INSERT INTO features.lit SELECT TIMESTAMP '2024-01-02' AS ts, 1 AS x, 5 AS y")
+    cur.execute("COPY (SELECT TIMESTAMP '2024-01-03' AS ts, 2 AS x, 6 AS y) TO 'arctic://features/lit' "
+                "(MODE 'append')")
+    rows = cur.execute("SELECT x, y, typeof(x), typeof(y) FROM features.lit ORDER BY ts").fetchall()
+    assert rows == [(1.5, 10, "DOUBLE", "BIGINT"), (1.0, 5, "DOUBLE", "BIGINT"), (2.0, 6, "DOUBLE", "BIGINT")]
+    with pytest.raises(arcticsql.IntegrityError, match="column 'y'"):
+        cur.execute("INSERT INTO features.lit SELECT TIMESTAMP '2024-01-04' AS ts, 1 AS x, 'six' AS y")
+
+
+def test_integers_with_nulls_are_stored_as_double_and_read_back_null(conn):
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE features.n AS SELECT * FROM (VALUES (1.0::DOUBLE, 1), (NULL, NULL)) t(x, i)")
+    assert "column 'i' stored as DOUBLE" in cur.message
+    assert cur.execute("SELECT avg(x), count(x), avg(i), count(i), typeof(i) FROM features.n GROUP BY ALL"
+                       ).fetchall() == [(1.0, 1, 1.0, 1, "DOUBLE")]
+    raw = conn.catalog.library("features").read("n").data
+    assert raw.x.isna().tolist() == [False, True] and raw.i.dtype == "float64"
+
+
+def test_placeholder_casts_and_keyword_named_symbols_parse(conn, prices):
+    cur = conn.cursor()
+    count = cur.execute("SELECT count(*) FROM prices_1min.AAPL WHERE ts >= ?::TIMESTAMP",
+                        ["2024-01-02 15:00"]).fetchone()[0]
+    assert count == int((prices["AAPL"].index >= "2024-01-02 15:00").sum())
+    cur.execute("COPY (SELECT * FROM prices_1min.AAPL LIMIT 3) TO 'arctic://signals/select'")
+    assert cur.execute("SELECT count(*) FROM signals.select").fetchone() == (3,)
+    assert cur.execute("SELECT count(*) FROM signals.select s WHERE s.close > ?::DOUBLE", [0]).fetchone() == (3,)
 
 
 # -- round trip -------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from arcticdb import ReadInfoRequest, ReadRequest
 from arcticsql.catalog.schema import SymbolSchema, build_schema, whole_microseconds
 from arcticsql.config import Settings
 from arcticsql.errors import ProgrammingError, suggest
-from arcticsql.sql.names import TableName, glob_regex, is_glob, matches
+from arcticsql.sql.names import CATALOG_LIBRARY, TableName, glob_regex, is_glob, matches
 
 #: as_of values: a version number, a snapshot name, or a point in time (naive = UTC).
 AsOf = int | str | pd.Timestamp | None
@@ -81,6 +81,8 @@ class Catalog:
             return lib
         if self.arctic.has_library(name):
             lib = self.arctic.get_library(name)
+        elif name == CATALOG_LIBRARY:
+            raise ProgrammingError(f"{name!r} is the name of arcticsql's catalog: store into another library")
         elif create or name in self.settings.core_libraries:
             try:
                 lib = self.arctic.get_library(name, create_if_missing=True)

@@ -20,12 +20,12 @@ from arcticsql.catalog import Catalog, open_arctic
 from arcticsql.config import Settings
 from arcticsql.engine.registry import Registry
 from arcticsql.errors import InterfaceError, ProgrammingError, SchemaGrew, SymbolChanged
-from arcticsql.sources.catalog_tables import CATALOG_LIBRARY, CatalogSource
+from arcticsql.sources.catalog_tables import CatalogSource
 from arcticsql.sources.pickles import learn_pickle_schemas, pickle_files_table, read_pickle_source
 from arcticsql.sources.read_log import ReadLog
 from arcticsql.sources.symbol import ArcticSymbolSource
 from arcticsql.sources.union import UnionSource
-from arcticsql.sql.names import TableName
+from arcticsql.sql.names import CATALOG_LIBRARY, TableName
 from arcticsql.sql.references import FunctionReference, ParsedStatement, Reference, parse_statement, rewrite
 from arcticsql.sql.tokens import split_statements
 
@@ -111,7 +111,8 @@ class Session:
     def _symbol_source(self, schema, *, verify_latest: bool = False) -> ArcticSymbolSource:
         return ArcticSymbolSource(self.catalog.library(schema.library), schema,
                                   chunk_bytes=self.settings.scan_chunk_bytes, log=self.read_log,
-                                  executor=self.executor, verify_latest=verify_latest)
+                                  executor=self.executor, verify_latest=verify_latest,
+                                  nan_is_null=self.settings.nan_is_null)
 
     def function_source(self, call: FunctionReference):
         """``read_pickle(glob)``: the pickle files as a lazy table; ``pickle_files(glob)``: their listing."""

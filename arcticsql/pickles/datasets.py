@@ -53,12 +53,12 @@ class LoadedFile:
 
 
 def load_columns(storage: BaseStorage, entry: FileEntry, only: Collection[str] | None = None,
-                 allow_unsafe: bool | None = None) -> LoadedFile:
+                 allow_unsafe: bool | None = None, *, nan_is_null: bool = True) -> LoadedFile:
     """One file's data columns (those in ``only``, or all) as a normalised Arrow table (see
     :mod:`~arcticsql.pickles.arrow`)."""
     location = storage.location(entry.path)
     frame = frame_columns(storage.load(entry, allow_unsafe=allow_unsafe), location)
-    table = columns_to_arrow(frame, location, only=None if only is None else set(only))
+    table = columns_to_arrow(frame, location, only=None if only is None else set(only), nan_is_null=nan_is_null)
     return LoadedFile(table, tuple(frame.names))
 
 

@@ -26,8 +26,6 @@ from arcticsql.errors import ProgrammingError, suggest
 from arcticsql.sources.plan import arrow_filter, columns_of, translatable
 from arcticsql.sources.protocol import Node, ScanSource
 
-CATALOG_LIBRARY = "arcticsql"
-
 _TS = pa.timestamp("us")
 _TSZ = pa.timestamp("us", tz="UTC")
 

@@ -128,13 +128,14 @@ class PickleDatasetSource(ScanSource):
 
     def __init__(self, storage: BaseStorage, glob: str, *, max_workers: int | None = None,
                  allow_unsafe: bool | None = None, schema: pa.Schema | None = None,
-                 file_filter: FileFilter | None = None,
+                 file_filter: FileFilter | None = None, nan_is_null: bool = True,
                  progress: Callable[[int, int, str, str], None] | None = None, label: str = "") -> None:
         super().__init__()
         self.storage = storage
         self.glob = glob
         self.max_workers = storage.workers(max_workers)
         self.allow_unsafe = allow_unsafe
+        self.nan_is_null = nan_is_null
         self.progress = progress
         self.label = label or glob
         self.entries: tuple[FileEntry, ...] = tuple(list_dataset(storage, glob, file_filter))
@@ -173,7 +174,8 @@ class PickleDatasetSource(ScanSource):
         decides the declared schema besides them (a given schema, the schemas learned for these files). A
         rewritten file, or a schema grown by a file met in a scan, changes the key; reading none."""
         return ("pickle", self.storage.location(self.glob),
-                tuple((entry.path, entry.generation) for entry in self.entries), self._given_schema, self._learned)
+                tuple((entry.path, entry.generation) for entry in self.entries), self._given_schema, self._learned,
+                self.nan_is_null)
 
     def _sample_schema(self) -> pa.Schema:
         """The union of the schemas of one file per folder (see :meth:`_load_sample`) and of the files whose
@@ -194,7 +196,8 @@ class PickleDatasetSource(ScanSource):
         errors: list[StorageError] = []
         for entry in candidates:
             try:
-                return entry.path, load_columns(self.storage, entry, None, self.allow_unsafe)
+                return entry.path, load_columns(self.storage, entry, None, self.allow_unsafe,
+                                                nan_is_null=self.nan_is_null)
             except StorageError as error:
                 errors.append(error)
         raise errors[0]
@@ -273,7 +276,8 @@ class PickleDatasetSource(ScanSource):
         # The sampled files this scan reads, taken: the first scan uses them and later ones load them, so
         # that a source kept registered for later statements does not hold them all that time.
         taken = {entry.path: file for entry in entries if (file := self._sampled.pop(entry.path, None)) is not None}
-        loaded = ordered_map(lambda entry: load_columns(self.storage, entry, data_columns, self.allow_unsafe),
+        loaded = ordered_map(lambda entry: load_columns(self.storage, entry, data_columns, self.allow_unsafe,
+                                                        nan_is_null=self.nan_is_null),
                              [entry for entry in entries if entry.path not in taken], self.max_workers)
         for done, (position, entry) in enumerate(zip(kept, entries, strict=True), start=1):
             file = taken[entry.path] if entry.path in taken else next(loaded)
@@ -296,7 +300,8 @@ def read_pickle_source(settings: Settings, location: str, *, stores: dict | None
                        progress=None) -> PickleDatasetSource:
     """``read_pickle('<glob>')``: the files as one lazy table; an error when none matches."""
     storage, glob = storage_for_location(location, settings, stores=stores)
-    source = PickleDatasetSource(storage, glob, progress=progress, label=f"read_pickle({location!r})")
+    source = PickleDatasetSource(storage, glob, nan_is_null=settings.nan_is_null, progress=progress,
+                                 label=f"read_pickle({location!r})")
     if not source.entries:
         raise ProgrammingError(f"no pickle files match {location!r} (looked in {storage.location(glob)})")
     return source

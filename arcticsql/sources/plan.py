@@ -7,14 +7,17 @@ the Arrow batches with duckdb's own translator, except for filters the read alre
 
 ArcticDB vs SQL differences handled here (each has a test):
 - ``date_range`` is inclusive: ``ts > x`` reads from x + 1ns (stored values are whole nanoseconds).
-- ``QueryBuilder`` drops NaN for ``>``/``>=``/``!=`` on floats where SQL keeps it (NaN sorts above every
-  number), and its ``notnull`` drops NaN where SQL keeps it: those are never pushed for floats.
-- ``isnull`` on a float keeps NaN rows SQL drops: pushed (a superset), then filtered exactly.
+- ``QueryBuilder`` drops NaN for ``>``/``>=``/``!=`` on floats where SQL keeps it when raw NaN is kept (NaN
+  sorts above every number), and its ``notnull`` drops NaN likewise: those are never pushed for floats, nor
+  is a NaN constant. (By default NaN reads as NULL, see :mod:`arcticsql.missing`; the exact filter runs on
+  the rows as DuckDB sees them, after that conversion, so both settings stay exact.)
+- ``isnull`` on a float keeps NaN rows, a superset under either setting: pushed, then filtered exactly.
 """
 
 from __future__ import annotations
 
 import datetime
+import math
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -137,8 +140,8 @@ def _value_clause(node: Node, schema: pa.Schema, stored: dict[str, str]) -> Valu
         if not all(isinstance(v, Lit) and v.value is not None for v in node.values):
             return None
         values = [v.value for v in node.values]
-        if pa.types.is_floating(kind) and not all(isinstance(v, float) for v in values):
-            return None
+        if pa.types.is_floating(kind) and not all(isinstance(v, float) and not math.isnan(v) for v in values):
+            return None  # ArcticDB never matches NaN, which SQL's raw-NaN rule does
         return ValueClause(stored[name], "isin", tuple(values))
     if (isinstance(node, Binary) and node.op in _FLIP and isinstance(node.left, Col)
             and len(node.left.parts) == 1 and isinstance(node.right, Lit)):
@@ -147,7 +150,8 @@ def _value_clause(node: Node, schema: pa.Schema, stored: dict[str, str]) -> Valu
         value = node.right.value
         if _is_integer(kind) and isinstance(value, int) and not isinstance(value, bool):
             return ValueClause(stored[name], node.op, value)
-        if pa.types.is_floating(kind) and isinstance(value, float) and node.op in ("<", "<=", "="):
+        if (pa.types.is_floating(kind) and isinstance(value, float) and not math.isnan(value)
+                and node.op in ("<", "<=", "=")):
             return ValueClause(stored[name], node.op, value)
         if _is_string(kind) and isinstance(value, str) and node.op in ("=", "!="):
             return ValueClause(stored[name], node.op, value)

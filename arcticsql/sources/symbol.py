@@ -19,6 +19,7 @@ from arcticdb.exceptions import NoDataFoundException
 from arcticsql.catalog.schema import SymbolSchema
 from arcticsql.conform import conform
 from arcticsql.errors import SymbolChanged
+from arcticsql.missing import nan_to_null
 from arcticsql.sources.plan import ReadPlan, arrow_filter, node_key, plan_read, query_builder, translatable
 from arcticsql.sources.protocol import Node, ScanSource, export_batches
 from arcticsql.sources.read_log import ReadLog, ReadRecord
@@ -44,7 +45,8 @@ class ArcticSymbolSource(ScanSource):
     schema_is_stable = True
 
     def __init__(self, library, schema: SymbolSchema, *, chunk_bytes: int, log: ReadLog | None = None,
-                 executor: ThreadPoolExecutor | None = None, verify_latest: bool = False) -> None:
+                 executor: ThreadPoolExecutor | None = None, verify_latest: bool = False,
+                 nan_is_null: bool = True) -> None:
         super().__init__()
         self.library = library
         self.schema = schema
@@ -55,11 +57,14 @@ class ArcticSymbolSource(ScanSource):
         #: ``schema.version`` is the latest version last seen, not pinned for this statement: a read asks for
         #: the latest and raises :class:`~arcticsql.errors.SymbolChanged` if it is another version.
         self.verify_latest = verify_latest
+        #: Float NaN reads as NULL (see :mod:`arcticsql.missing`).
+        self.nan_is_null = nan_is_null
 
     @property
     def key(self) -> tuple:
         """What this source reads; equal keys read equal rows (versions are immutable)."""
-        return ("symbol", self.schema.library, self.schema.symbol, self.schema.version, self.verify_latest)
+        return ("symbol", self.schema.library, self.schema.symbol, self.schema.version, self.verify_latest,
+                self.nan_is_null)
 
     # -- protocol -------------------------------------------------------------------------------------
     def __arrow_c_schema__(self) -> object:
@@ -199,8 +204,9 @@ class ArcticSymbolSource(ScanSource):
 
     def decode(self, table: pa.Table, read_schema: pa.Schema, first_row: int = 0) -> pa.Table:
         """ArcticDB's Arrow output with the declared names and types of ``read_schema``: a RangeIndex made
-        into row numbers counted from ``first_row``, a column the version lacks null, and a timestamp
-        that is not a whole microsecond an error rather than rounded."""
+        into row numbers counted from ``first_row``, a column the version lacks null, a float NaN null
+        (unless raw NaN is kept), and a timestamp that is not a whole microsecond an error rather than
+        rounded."""
         if not len(read_schema):
             return table.select([])  # no columns, but the row count (count(*)) survives
         schema = self.schema
@@ -211,7 +217,8 @@ class ArcticSymbolSource(ScanSource):
                 columns.append(pa.array(range(start + step * first_row,
                                               start + step * (first_row + table.num_rows), step), pa.int64()))
             elif schema.stored_names[field.name] in table.column_names:
-                columns.append(table.column(schema.stored_names[field.name]))
+                column = table.column(schema.stored_names[field.name])
+                columns.append(nan_to_null(column) if self.nan_is_null else column)
             else:
                 continue
             names.append(field.name)

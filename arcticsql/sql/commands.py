@@ -1,7 +1,7 @@
 """Store commands, parsed: statements that write a query result to ArcticDB or to a pickle file.
 
     COPY (<query>) TO 'arctic://<path>' (MODE 'write'|'append'|'update', METADATA '<json>', INDEX '<col>',
-                                          PRUNE true|false)
+                                          PRUNE true|false, ALLOW_EMPTY true|false)
     COPY <table> TO 'arctic://<path>' (...)
     COPY (<query>) TO 'pkl://<path>.pkl' (METADATA '<json>', INDEX '<col>')
     INSERT INTO <library>.<symbol> <query>                    -- MODE 'append'
@@ -25,7 +25,7 @@ from arcticsql.sql.tokens import tokenize
 
 ARCTIC_SCHEME = "arctic://"
 PICKLE_SCHEME = "pkl://"
-OPTIONS = ("MODE", "METADATA", "INDEX", "PRUNE")
+OPTIONS = ("MODE", "METADATA", "INDEX", "PRUNE", "ALLOW_EMPTY")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 
 _GLOB = re.compile(r"[*?\[]")
 
+#: The library name of arcticsql's own catalog tables (arcticsql.symbols, ...): no ArcticDB library has it.
+CATALOG_LIBRARY = "arcticsql"
+
 
 @dataclass(frozen=True)
 class TableName:

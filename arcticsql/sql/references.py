@@ -18,7 +18,7 @@ from sqlglot.tokens import TokenType
 from arcticsql.errors import ProgrammingError
 from arcticsql.sql.names import TableName, table_name
 from arcticsql.sql.time_travel import lift_time_travel
-from arcticsql.sql.tokens import tokenize
+from arcticsql.sql.tokens import is_question_mark, tokenize
 
 # sqlglot logs a warning for every statement it parses as an opaque Command; those reach DuckDB as is.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -77,7 +77,8 @@ def parse_statement(text: str) -> ParsedStatement:
         text = " " * explain.end() + text[explain.end():]
     blanked, as_of_at = lift_time_travel(text)
     try:
-        tree = sqlglot.parse_one(blanked, read="duckdb")
+        parsable, renamed = _parsable(blanked)
+        tree = sqlglot.parse_one(parsable, read="duckdb")
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
         return ParsedStatement(blanked, None, ())
     parsed_text = blanked  # EXPLAIN blanked: the tokenizer reads what follows EXPLAIN as one string
@@ -94,7 +95,7 @@ def parse_statement(text: str) -> ParsedStatement:
         if not isinstance(table.this, exp.Identifier):
             continue  # a table function DuckDB answers, such as read_parquet(...)
         parts = [p for p in table.parts if isinstance(p, exp.Identifier)]
-        names = [p.name for p in parts]
+        names = [renamed.get(p.meta.get("start"), p.name) for p in parts]
         if len(names) == 1 and names[0] in ctes:
             continue
         name = table_name(names)
@@ -117,6 +118,28 @@ def parse_statement(text: str) -> ParsedStatement:
     functions = _function_references(parsed_text, calls)
     _check_time_travel(as_of_at, references, functions)
     return ParsedStatement(blanked, tree, tuple(references), functions)
+
+
+def _parsable(text: str) -> tuple[str, dict[int, str]]:
+    """``text`` as sqlglot can parse it, every position kept: a ``?`` placeholder becomes ``_`` (sqlglot
+    cannot read ``?::TIMESTAMP``), and a keyword after a dot (``lib.select``) becomes as many underscores;
+    the keywords are returned by start position, to name what the user wrote."""
+    tokens = tokenize(text)
+    chars = None
+    renamed: dict[int, str] = {}
+    for previous, token in zip([None, *tokens], tokens):
+        if is_question_mark(token):
+            replacement = "_" + token.text[1:]  # '?', or '?::' (one token)
+        elif (previous is not None and previous.token_type == TokenType.DOT and token.text.isidentifier()
+              and token.token_type not in (TokenType.VAR, TokenType.IDENTIFIER)
+              and text[token.start:token.end + 1] == token.text):
+            replacement = "_" * len(token.text)
+            renamed[token.start] = token.text
+        else:
+            continue
+        chars = chars if chars is not None else list(text)
+        chars[token.start:token.end + 1] = replacement
+    return ("".join(chars) if chars is not None else text), renamed
 
 
 def _check_time_travel(as_of_at: dict[int, object], references: list[Reference],

@@ -28,6 +28,12 @@ def tokenize(text: str) -> list[Token]:
     return list(_DIALECT.tokenize(text))
 
 
+def is_question_mark(token: Token) -> bool:
+    """Whether ``token`` is a ``?`` placeholder (sqlglot reads ``?::`` of ``?::TIMESTAMP`` as one token)."""
+    return (token.token_type == TokenType.PLACEHOLDER and token.text == "?") or (
+        token.token_type == TokenType.QDCOLON and token.text.startswith("?"))
+
+
 @functools.lru_cache(maxsize=512)
 def split_statements(script: str) -> tuple[Statement, ...]:
     """The non-empty statements of ``script`` (split on ';' outside strings and comments); cached."""
@@ -62,7 +68,7 @@ def _statement(text: str, script: str, first: int, tokens: list[Token]) -> State
     positional = 0
     named: set[str] = set()
     for i, token in enumerate(tokens):
-        if token.token_type == TokenType.PLACEHOLDER:
+        if is_question_mark(token):
             positional += 1
         elif token.token_type == TokenType.PARAMETER and i + 1 < len(tokens):
             following = tokens[i + 1]

@@ -26,9 +26,11 @@ class StoreResult:
     version: int
     rows: int
     mode: str
+    notes: tuple[str, ...] = ()  # what the user should know, such as a column stored as DOUBLE
 
     def __str__(self) -> str:
-        return f"{self.mode}: {self.library}/{self.symbol} version {self.version} ({self.rows:,} rows)"
+        text = f"{self.mode}: {self.library}/{self.symbol} version {self.version} ({self.rows:,} rows)"
+        return "; ".join([text, *self.notes])
 
 
 def store_frame(catalog, path: str, frame: pd.DataFrame, *, metadata: dict | None = None, mode: str = "write",
@@ -44,6 +46,9 @@ def store_frame(catalog, path: str, frame: pd.DataFrame, *, metadata: dict | Non
     merged = merge_metadata(metadata, frame if isinstance(frame, pd.DataFrame) else frame.to_frame())
     lib = catalog.library(library, create=True)
     exists = lib.has_symbol(symbol)
+    if exists and mode != "write" and not len(frame):
+        version = int(lib.read_metadata(symbol).version)
+        return StoreResult(library, symbol, version, 0, mode, ("no rows: nothing written",))
     if mode == "append" and exists:
         _check_append(lib, library, symbol, frame)
     if mode == "update":

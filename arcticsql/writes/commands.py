@@ -8,6 +8,7 @@ result. A failing query writes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pyarrow as pa
 
@@ -15,7 +16,7 @@ from arcticsql.config import Settings
 from arcticsql.errors import ProgrammingError
 from arcticsql.sql.commands import PICKLE_SCHEME, StoreCommand
 from arcticsql.writes.arctic import StoreResult, store_frame
-from arcticsql.writes.frames import arrow_to_frame
+from arcticsql.writes.frames import arrow_to_frame, cast_to_existing, integer_columns_with_nulls
 from arcticsql.writes.metadata import parse_metadata
 from arcticsql.writes.pickles import SavedPickle, save_pickle
 from arcticsql.writes.routing import route
@@ -36,16 +37,25 @@ def run_store_command(command: StoreCommand, *, catalog, settings: Settings,
                                "(a new version) or INSERT INTO (append)")
     mode = str(options.get("MODE", "write")).lower()
     metadata = parse_metadata(options.get("METADATA"))
-    prune = _boolean(options.get("PRUNE", False))
+    prune = _boolean(options.get("PRUNE", False), "PRUNE")
     table = run_query(command.query)
     lib = catalog.library(library, create=True)
     existing = catalog.layout(library, symbol) if lib.has_symbol(symbol) else None
+    if existing is not None and not table.num_rows and mode == "write" \
+            and not _boolean(options.get("ALLOW_EMPTY", False), "ALLOW_EMPTY"):
+        raise ProgrammingError(f"the query returned no rows: writing them would make {library}/{symbol} empty "
+                               "(add ALLOW_EMPTY true to COPY to do that)")
+    if existing is not None and mode in ("append", "update"):
+        table = cast_to_existing(table, existing)
+    notes = tuple(f"column {name!r} stored as DOUBLE (it has NULLs, which an integer column cannot hold)"
+                  for name in integer_columns_with_nulls(table))
     frame = arrow_to_frame(table, index=options.get("INDEX"), existing=existing)
-    return store_frame(catalog, f"{library}/{symbol}", frame, metadata=metadata, mode=mode, prune=prune,
-                       library=library, symbol=symbol)
+    result = store_frame(catalog, f"{library}/{symbol}", frame, metadata=metadata, mode=mode, prune=prune,
+                         library=library, symbol=symbol)
+    return replace(result, notes=result.notes + notes) if result.rows else result
 
 
-def _boolean(value) -> bool:
+def _boolean(value, option: str) -> bool:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -53,4 +63,4 @@ def _boolean(value) -> bool:
         return True
     if text in ("false", "0", "no", "off"):
         return False
-    raise ProgrammingError(f"PRUNE takes true or false, not {value!r}")
+    raise ProgrammingError(f"{option} takes true or false, not {value!r}")

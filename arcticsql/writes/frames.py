@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 import pyarrow as pa
 
@@ -22,10 +24,18 @@ def arrow_to_frame(table: pa.Table, index: str | None = None, existing=None) -> 
     """
     table = _storable(table)
     columns = _index_columns(table, index, existing)
+    for name in columns:
+        if table.column(name).null_count:
+            raise DataError(f"the index column {name!r} has NULLs: every row needs an index value "
+                            "(filter them out, or choose another INDEX)")
     # The index columns are converted apart from the rest (no set_index copy), and split_blocks keeps
     # numeric columns zero-copy views of the Arrow buffers (ArcticDB only reads them).
-    values = table.drop_columns(columns).to_pandas(coerce_temporal_nanoseconds=True, date_as_object=False,
-                                                   split_blocks=True)
+    with warnings.catch_warnings():
+        # pyarrow builds the split frame from a block manager, which pandas 2.3 deprecates (pyarrow's
+        # business, not the user's: the frame is the same)
+        warnings.filterwarnings("ignore", "Passing a BlockManager", DeprecationWarning)
+        values = table.drop_columns(columns).to_pandas(coerce_temporal_nanoseconds=True, date_as_object=False,
+                                                       split_blocks=True)
     if not columns:
         return values
     levels = [table.column(c).to_pandas(coerce_temporal_nanoseconds=True, date_as_object=False) for c in columns]
@@ -61,7 +71,40 @@ def _index_columns(table: pa.Table, index: str | None, existing) -> list[str]:
     return candidates[:1]
 
 
+def integer_columns_with_nulls(table: pa.Table) -> list[str]:
+    """The integer columns of a query result that hold NULLs: stored as DOUBLE, NULL as NaN (pandas' rule,
+    since ArcticDB's integer columns have no missing value)."""
+    return [field.name for field, column in zip(table.schema, table.columns)
+            if pa.types.is_integer(field.type) and column.null_count]
+
+
+def cast_to_existing(table: pa.Table, existing) -> pa.Table:
+    """``table`` with each number or boolean column cast to the type of the same column of the symbol
+    ``existing`` describes, where the cast keeps every value (``5`` into BIGINT, ``1`` into DOUBLE); other
+    columns as they are (a mismatch that remains is reported by the append's checks)."""
+    declared = existing.arrow
+    columns = []
+    for field, column in zip(table.schema, table.columns):
+        target = declared.field(field.name).type if declared.get_field_index(field.name) >= 0 else None
+        if target is not None and target != field.type and _numeric(target) and _numeric(field.type):
+            try:
+                column = column.cast(target, safe=True)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+        columns.append(column)
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def _numeric(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+
+
 def _storable(table: pa.Table) -> pa.Table:
+    names = table.column_names
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise DataError(f"the result has more than one column named {', '.join(map(repr, duplicated))}: "
+                        "name each column once (SELECT ... AS other_name)")
     arrays, fields = [], []
     for field, column in zip(table.schema, table.columns):
         kind = field.type
@@ -71,12 +114,18 @@ def _storable(table: pa.Table) -> pa.Table:
             column, kind = column.cast(pa.timestamp("ns")), pa.timestamp("ns")
         if pa.types.is_string_view(kind) or pa.types.is_large_string(kind):
             column, kind = column.cast(pa.string()), pa.string()
+        if pa.types.is_null(kind):
+            # an untyped column of NULLs: stored as DOUBLE, NULL as NaN (so it reads back as NULL)
+            column, kind = column.cast(pa.float64()), pa.float64()
         if pa.types.is_decimal(kind):
             # SQL literals such as 0.5 are DECIMAL in DuckDB; ArcticDB stores floats.
             column, kind = column.cast(pa.float64()), pa.float64()
         if not _supported(kind):
             raise DataError(f"column {field.name!r} has type {kind}, which ArcticDB cannot store "
                             "(store numbers, booleans, strings or timestamps)")
+        if pa.types.is_boolean(kind) and column.null_count:
+            raise DataError(f"column {field.name!r} is BOOLEAN with NULLs, which ArcticDB cannot store: write "
+                            f"COALESCE({field.name}, false), or CAST it to DOUBLE to keep NULL as NaN")
         arrays.append(column)
         fields.append(pa.field(field.name, kind))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
