@@ -29,10 +29,15 @@ _UNIFY_FAILURES = (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedErr
 
 def union_schema(parts: Iterable[tuple[str, pa.Schema]], *, error: type[Exception] = DataError) -> pa.Schema:
     """The union by name of ``(label, schema)`` pairs: columns in order of first appearance, types
-    promoted; ``error`` naming the two labels and the column for types that cannot be unified."""
+    promoted; ``error`` naming the two labels and the column for types that cannot be unified.
+
+    Names match as SQL's do, whatever their case: ``Open`` in one part and ``open`` in another are one
+    column, named as first seen (a part with both is an error)."""
     merged = pa.schema([])
     origin: dict[str, str] = {}
+    spelling: dict[str, str] = {}
     for label, schema in parts:
+        schema = _respelled(schema, spelling, label, error)
         try:
             merged = pa.unify_schemas([merged, schema], promote_options="permissive")
         except _UNIFY_FAILURES:
@@ -40,6 +45,21 @@ def union_schema(parts: Iterable[tuple[str, pa.Schema]], *, error: type[Exceptio
         for field in schema:
             origin.setdefault(field.name, label)
     return merged
+
+
+def _respelled(schema: pa.Schema, spelling: dict[str, str], label: str, error: type[Exception]) -> pa.Schema:
+    """``schema`` with each name spelled as first seen in ``spelling`` (lower case -> name), which it adds to."""
+    own: dict[str, str] = {}
+    fields = []
+    for field in schema:
+        key = field.name.lower()
+        if key in own and own[key] != field.name:
+            raise error(f"{label} has columns {own[key]!r} and {field.name!r}, which SQL does not tell apart: "
+                        "rename one")
+        own[key] = field.name
+        name = spelling.setdefault(key, field.name)
+        fields.append(field if name == field.name else field.with_name(name))
+    return pa.schema(fields, metadata=schema.metadata)
 
 
 def _conflict(merged: pa.Schema, origin: dict[str, str], label: str, schema: pa.Schema,
@@ -61,16 +81,20 @@ def _conflict(merged: pa.Schema, origin: dict[str, str], label: str, schema: pa.
 def conform(table: pa.Table, schema: pa.Schema, label: str, constants: Mapping[str, Any] | None = None,
             *, error: type[Exception] = DataError) -> pa.Table:
     """``table`` with exactly the columns of ``schema``, in order: a column in ``constants`` holds that value
-    on every row, another missing from ``table`` is null, and one of another type is cast (``error``
-    naming ``label`` for a value the cast cannot keep). Columns outside ``schema`` are left out."""
+    on every row, another missing from ``table`` is null (names match whatever their case, as in SQL), and
+    one of another type is cast (``error`` naming ``label`` for a value the cast cannot keep). Columns
+    outside ``schema`` are left out."""
     constants = constants or {}
     rows = table.num_rows
+    positions = {name.lower(): position for position, name in enumerate(table.column_names)}
     columns = []
     for field in schema:
         if field.name in constants:
             columns.append(constant_array(constants[field.name], field.type, rows))
             continue
         index = table.schema.get_field_index(field.name)
+        if index < 0:
+            index = positions.get(field.name.lower(), -1)
         if index < 0:
             columns.append(pa.nulls(rows, field.type))
             continue

@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from arcticsql import errors
 from arcticsql.config import ConfigError, load_settings
 from arcticsql.engine.session import Session
 from arcticsql.engine.statements import MAX_REPLANS, execute
@@ -201,6 +202,18 @@ class Cursor:
 
 class Connection:
     """A DB-API connection: one DuckDB database over one ArcticDB store."""
+
+    # PEP 249's optional extension: the exception classes as attributes of the connection
+    Warning = errors.Warning
+    Error = errors.Error
+    InterfaceError = errors.InterfaceError
+    DatabaseError = errors.DatabaseError
+    DataError = errors.DataError
+    OperationalError = errors.OperationalError
+    IntegrityError = errors.IntegrityError
+    InternalError = errors.InternalError
+    ProgrammingError = errors.ProgrammingError
+    NotSupportedError = errors.NotSupportedError
 
     def __init__(self, session: Session) -> None:
         self.session = session

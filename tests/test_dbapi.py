@@ -181,3 +181,12 @@ def test_closing_cursors_releases_their_registrations(conn, prices):
         cursor.execute("SELECT count(*) FROM prices_1min.AAPL").fetchall()
         cursor.close()
     assert len(conn.session._registries) == 0
+
+
+def test_exceptions_are_attributes_of_the_connection(conn):
+    """PEP 249's optional extension, so code that holds only a connection can catch its errors."""
+    for name in ("Warning", "Error", "InterfaceError", "DatabaseError", "DataError", "OperationalError",
+                 "IntegrityError", "InternalError", "ProgrammingError", "NotSupportedError"):
+        assert getattr(conn, name) is getattr(arcticsql, name)
+    with pytest.raises(conn.ProgrammingError):
+        conn.cursor().execute("SELEC 1")

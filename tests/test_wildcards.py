@@ -237,3 +237,14 @@ def test_a_deleted_member_plans_the_statement_again(conn, store):
     assert cursor.execute(query).fetchone() == (3,)
     conn.catalog.library("prices_1min").delete("AMZN")
     assert cursor.execute(query).fetchone() == (2,)
+
+
+def test_members_whose_columns_differ_only_in_case_share_them(conn):
+    """SQL names match whatever their case, as DuckDB's own UNION ALL BY NAME does."""
+    lib = conn.catalog.library("prices_daily", create=True)
+    index = pd.date_range("2024-01-01", periods=3, name="ts")
+    lib.write("UP", pd.DataFrame({"Close": [1.0, 2.0, 3.0]}, index=index))
+    lib.write("LOW", pd.DataFrame({"close": [4.0, 5.0, 6.0]}, index=index))
+    rows = conn.cursor().execute('SELECT symbol, sum(close) FROM "prices_daily/*" GROUP BY ALL ORDER BY ALL').fetchall()
+    assert rows == [("LOW", 15.0), ("UP", 6.0)]
+    assert conn.cursor().execute('SELECT count(*) FROM "prices_daily/*" WHERE CLOSE > 2.5').fetchone() == (4,)

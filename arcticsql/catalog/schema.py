@@ -14,7 +14,7 @@ leaves a RangeIndex out; its timestamps are nanoseconds. The declared table inst
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
@@ -45,6 +45,24 @@ class SymbolSchema:
     @property
     def names(self) -> list[str]:
         return self.arrow.names
+
+    def respelled(self, spelling: dict[str, str]) -> SymbolSchema:
+        """This schema with its column names spelled as ``spelling`` (lower case -> name) says: a wildcard's
+        members whose names differ only in case share one column, as SQL names do."""
+        def name(column: str) -> str:
+            return spelling.get(column.lower(), column)
+
+        if all(name(column) == column for column in self.names):
+            return self
+        return replace(
+            self,
+            arrow=pa.schema([field.with_name(name(field.name)) for field in self.arrow], metadata=self.arrow.metadata),
+            stored_names={name(column): stored for column, stored in self.stored_names.items()},
+            index_columns=tuple(map(name, self.index_columns)),
+            value_columns=tuple(map(name, self.value_columns)),
+            date_index=None if self.date_index is None else name(self.date_index),
+            casts={name(column): kind for column, kind in self.casts.items()},
+        )
 
     def chunk_rows(self, chunk_bytes: int) -> int:
         """Rows per scan chunk so a chunk holds about ``chunk_bytes``."""

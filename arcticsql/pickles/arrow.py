@@ -112,8 +112,9 @@ def frame_columns(obj: Any, name: str) -> FrameColumns:
     located = [(str(level), ("index", i)) for i, level in enumerate(_index_names(frame, columns) or [])]
     located += [(str(column), ("column", i)) for i, column in enumerate(columns)]
     names = [column for column, _ in located]
-    if len(set(names)) != len(names):
-        duplicated = sorted({column for column in names if names.count(column) > 1})
+    folded = [column.lower() for column in names]
+    if len(set(folded)) != len(folded):  # SQL does not tell 'Open' and 'open' apart either
+        duplicated = sorted({column for column in names if folded.count(column.lower()) > 1})
         raise StorageError(f"{name}: duplicate column names {duplicated}")
     taken = set(names)
     sources: dict[str, tuple[str, int]] = {}
@@ -136,10 +137,11 @@ def columns_to_arrow(frame: FrameColumns, name: str, only: Collection[str] | Non
     type."""
     import pandas
 
+    wanted = None if only is None else {column.lower() for column in only}  # as SQL matches names
     arrays = []
     fields = []
     for column in frame.sources:
-        if only is not None and column not in only:
+        if wanted is not None and column.lower() not in wanted:
             continue
         values = frame.values(column)
         if isinstance(values.dtype, pandas.PeriodDtype):  # as the period's start, not its ordinal

@@ -207,6 +207,7 @@ class PickleDatasetSource(ScanSource):
         lacks is an error (it would silently vanish): :class:`SchemaGrew` when the schema was sampled, the
         file's schema learned so that the statement planned again declares it."""
         location = self.storage.location(entry.path)
+        loaded = self._respelled(loaded)
         undeclared = [name for name in loaded.names if self.data_schema.get_field_index(name) < 0]
         if undeclared:
             if self._given_schema is not None:
@@ -218,6 +219,16 @@ class PickleDatasetSource(ScanSource):
         if self._given_schema is None and not loaded.table.schema.equals(declared):
             self._check_types(entry, location, loaded.table.schema)
         return conform(loaded.table, declared, location, error=StorageError)
+
+    def _respelled(self, loaded: LoadedFile) -> LoadedFile:
+        """``loaded`` with its column names spelled as declared (SQL names match whatever their case, so a
+        file's ``open`` is the declared ``Open``)."""
+        spelling = {field.name.lower(): field.name for field in self.data_schema}
+        names = tuple(spelling.get(name.lower(), name) for name in loaded.names)
+        if names == loaded.names:
+            return loaded
+        table = loaded.table.rename_columns([spelling.get(name.lower(), name) for name in loaded.table.column_names])
+        return LoadedFile(table, names)
 
     def _check_types(self, entry: FileEntry, location: str, schema: pa.Schema) -> None:
         """SchemaGrew if a column of ``schema`` has a type the declared one must widen to hold (an int

@@ -212,7 +212,7 @@ class ArcticSymbolSource(ScanSource):
         schema = self.schema
         names, columns = [], []
         for field in read_schema:
-            if field.name == "index" and schema.range_index is not None:
+            if schema.range_index is not None and field.name == schema.index_columns[0]:
                 start, step = schema.range_index
                 columns.append(pa.array(range(start + step * first_row,
                                               start + step * (first_row + table.num_rows), step), pa.int64()))

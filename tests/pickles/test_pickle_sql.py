@@ -302,3 +302,19 @@ def test_a_repeated_statement_samples_no_file(pickle_store, monkeypatch):
     query = "SELECT count(*) FROM read_pickle('index/nifty/gbm/*.pkl')"
     assert cursor.execute(query).fetchone() == (200,) and len(sampled) == 1
     assert cursor.execute(query).fetchone() == (200,) and len(sampled) == 1
+
+
+def test_columns_spelled_in_another_case_are_the_same_column(pickle_store):
+    """A file whose 'close' is its folder's 'Close' reads into 'Close' (SQL names match whatever their case);
+    a file with both spellings is refused, naming them."""
+    connection, storage, _ = pickle_store
+    lower = _index_frame(7).rename(columns=str.lower)
+    save_dataset(storage, lower, "index", "nifty", "gbm", "lower", timestamp="20230903_120000")
+    cursor = connection.cursor()
+    rows = cursor.execute("SELECT params, count(Close), round(sum(close) - sum(Open), 6) "
+                          "FROM read_pickle('index/nifty/gbm/*.pkl') GROUP BY ALL ORDER BY ALL").fetchall()
+    assert rows == [("bearish", 100, 0.0), ("bullish", 100, 0.0), ("lower", 50, 0.0)]
+    both = _index_frame(8).assign(close=1.0)
+    save_dataset(storage, both, "index", "spx", "gbm", "both", timestamp="20230903_120000")
+    with pytest.raises(arcticsql.OperationalError, match=r"duplicate column names \['Close', 'close'\]"):
+        cursor.execute("SELECT count(*) FROM read_pickle('index/spx/gbm/*.pkl')").fetchall()

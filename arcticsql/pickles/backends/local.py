@@ -118,7 +118,7 @@ class LocalStorage(BaseStorage):
                     continue
                 try:
                     found.append(_entry(relative, os.stat(os.path.join(folder, name))))
-                except FileNotFoundError:  # removed while listing
+                except OSError:  # removed while listing, or not ours to read: not a dataset file
                     continue
         found.sort(key=lambda entry: entry.path)
         return found
