@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from arcticsql import errors
+import arcticsql.errors as errors
 from arcticsql.config import ConfigError, load_settings
 from arcticsql.engine.session import Session
 from arcticsql.engine.statements import MAX_REPLANS, execute
