@@ -27,6 +27,8 @@ DEFAULTS: dict[str, Any] = {
     "core_libraries": list(CORE_LIBRARIES),
     "processing": {"batch_size": 32, "max_workers": 4, "scan_chunk_mb": 256, "listing_ttl_s": 2,
                    "nan_is_null": True},
+    "arcticdb": {"io_threads": 16, "request_timeout_s": 30, "attempts": 3, "write_lock_timeout_s": 60,
+                 "unlocked_writes": False},
     "storage": {
         "type": "local",
         "allow_unsafe_pickle": False,
@@ -45,15 +47,23 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     arctic_uri: str
-    core_libraries: tuple[str, ...]
-    max_workers: int
-    batch_size: int
-    scan_chunk_bytes: int
+    core_libraries: tuple[str, ...] = CORE_LIBRARIES
+    max_workers: int = 4
+    batch_size: int = 32
+    scan_chunk_bytes: int = 256 * 1024 * 1024
     storage: dict[str, Any] = field(default_factory=dict)
     #: Seconds a listing (the libraries, a wildcard's members) is reused before the store is asked again.
     listing_ttl_s: float = 2.0
     #: Float NaN reads as SQL NULL (see arcticsql.missing); False keeps raw NaN.
     nan_is_null: bool = True
+    #: Object stores (see arcticsql.catalog.arctic): requests in flight, seconds one may take, tries of each.
+    io_threads: int = 16
+    request_timeout_s: float = 30.0
+    attempts: int = 3
+    #: Writes (see arcticsql.writes.lock): seconds to wait for another writer of a symbol; allow a store
+    #: that has no cross-process lock (Azure).
+    write_lock_timeout_s: float = 60.0
+    unlocked_writes: bool = False
     source: str | None = None  # the file the settings came from, if any
 
     @property
@@ -146,6 +156,14 @@ def load_settings(config: str | os.PathLike | dict | None = None, uri: str | Non
         listing_ttl_s = max(0.0, float(processing.get("listing_ttl_s", 2)))
     except (TypeError, ValueError) as error:
         raise ConfigError(f"processing settings must be numbers: {error}") from None
+    arctic_options = merged.get("arcticdb") or {}
+    try:
+        io_threads = max(1, int(arctic_options.get("io_threads", 16)))
+        request_timeout_s = max(1.0, float(arctic_options.get("request_timeout_s", 30)))
+        attempts = max(1, int(arctic_options.get("attempts", 3)))
+        write_lock_timeout_s = max(0.0, float(arctic_options.get("write_lock_timeout_s", 60)))
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"arcticdb settings must be numbers: {error}") from None
     nan_is_null = _boolean(processing.get("nan_is_null", True), "processing.nan_is_null")
     return Settings(
         arctic_uri=normalise_uri(str(arctic_uri)),
@@ -156,5 +174,10 @@ def load_settings(config: str | os.PathLike | dict | None = None, uri: str | Non
         storage=storage,
         listing_ttl_s=listing_ttl_s,
         nan_is_null=nan_is_null,
+        io_threads=io_threads,
+        request_timeout_s=request_timeout_s,
+        attempts=attempts,
+        write_lock_timeout_s=write_lock_timeout_s,
+        unlocked_writes=_boolean(arctic_options.get("unlocked_writes", False), "arcticdb.unlocked_writes"),
         source=source,
     )

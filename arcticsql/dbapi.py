@@ -188,7 +188,7 @@ class Cursor:
                 warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
                 return getattr(self._duck, method)(*args)
         except Exception as error:
-            raise translate(error) from error
+            raise translate(error, self.connection.session.store.failure) from error
 
     def _check_open(self) -> None:
         if self.closed:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 
 class Warning(Exception):  # noqa: A001 - the name is fixed by PEP 249
@@ -135,19 +135,23 @@ def _stream_failure(error: BaseException) -> BaseException | None:
     return None
 
 
-def translate(error: BaseException) -> Error:
-    """The arcticsql error for an exception raised by DuckDB, ArcticDB, the storage layer or sqlglot."""
+def translate(error: BaseException, store_failure: Callable[[BaseException], Error | None] | None = None) -> Error:
+    """The arcticsql error for an exception raised by DuckDB, ArcticDB, the storage layer or sqlglot.
+
+    ``store_failure(error)``: the error for an ArcticDB store that failed to answer (unreachable, timed out,
+    access denied), naming the store; None for other errors (see ``arcticsql.catalog.arctic.Store``)."""
     if isinstance(error, Error):
         return error
     original = _stream_failure(error)
     if original is not None:
-        return translate(original)
+        return translate(original, store_failure)
     for source, target in _duckdb_mapping():
         if isinstance(error, source):
             return target(_first_line(error).split(_PYTHON_DETAIL)[0])
     module = type(error).__module__ or ""
     if module.startswith("arcticdb"):
-        return _arcticdb_error(error)
+        described = store_failure(error) if store_failure is not None else None
+        return described if described is not None else _arcticdb_error(error)
     if module.startswith("sqlglot"):
         return ProgrammingError(f"syntax error: {_first_line(error)}")
     if isinstance(error, KeyboardInterrupt):

@@ -30,7 +30,7 @@ class FlexibleDataStore:
         self.connection = connection or connect(uri=uri, config=config_path)
         self.catalog = self.connection.catalog
         for name in self.connection.session.settings.core_libraries:
-            self.catalog.library(name)  # seed 000: core libraries exist from the start
+            self.catalog.library(name, create=True)  # seed 000: the core libraries exist from the start
 
     def store_any_data(self, data_path: str, df: pd.DataFrame, metadata: dict[str, Any] | None = None) -> str:
         """Store ``df`` under ``data_path`` as a new version; returns ``'library/symbol'``."""

@@ -38,7 +38,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         conn = arcticsql.connect(uri=f"lmdb://{folder}/arctic", config={})
-        lib = conn.catalog.library("prices_1min")
+        lib = conn.catalog.library("prices_1min", create=True)
         lib.write("BENCH", minute_bars(args.rows))
         cur = conn.cursor()
         duck = duckdb.connect()

@@ -55,8 +55,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         conn = arcticsql.connect(uri=f"lmdb://{folder}/arctic", config={})
         cur = conn.cursor()
-        daily = conn.catalog.library("prices_daily")
-        minute = conn.catalog.library("prices_1min")
+        daily = conn.catalog.library("prices_daily", create=True)
+        minute = conn.catalog.library("prices_1min", create=True)
         daily_symbols = write_symbols(daily, 500, pd.bdate_range("2023-01-02", periods=252, name="ts"))
         minute_symbols = write_symbols(minute, 50, pd.date_range("2024-01-01", periods=31 * 1440, freq="min",
                                                                  name="ts"))
@@ -91,7 +91,7 @@ def main() -> None:
             rows.append([label, ms(t["arcticsql"]), ms(t["loop"]), f"{t['loop'] / t['arcticsql']:.1f}x"])
 
         # (c) planning cost in a big library: the same one-symbol query, 10 vs 10,000 symbols.
-        small, big = conn.catalog.library("features"), conn.catalog.library("signals")
+        small, big = conn.catalog.library("features", create=True), conn.catalog.library("signals", create=True)
         frame = pd.DataFrame({"x": [1.0]}, index=pd.DatetimeIndex(["2024-01-01"], name="ts"))
         for i in range(10):
             small.write(f"K{i:05d}", frame)

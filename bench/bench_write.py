@@ -31,9 +31,9 @@ def main() -> None:
         cur = conn.cursor()
         n = args.rows
         frame = minute_bars(n)
-        lib = conn.catalog.library("prices_1min")
+        lib = conn.catalog.library("prices_1min", create=True)
         lib.write("SRC", frame)
-        target = conn.catalog.library("features")
+        target = conn.catalog.library("features", create=True)
 
         cur.execute("CREATE TABLE result AS SELECT * FROM prices_1min.SRC")
 

@@ -46,12 +46,12 @@ def minute_bars(start: str = "2024-01-02 14:30", periods: int = 2_000, seed: int
 def prices(conn):
     """prices_1min with AAPL and MSFT, prices_daily with AAPL; returns the frames written."""
     frames = {"AAPL": minute_bars(seed=1), "MSFT": minute_bars(seed=2)}
-    lib = conn.catalog.library("prices_1min")
+    lib = conn.catalog.library("prices_1min", create=True)
     for symbol, frame in frames.items():
         lib.write(symbol, frame)
     daily = frames["AAPL"].resample("1D").agg(
         {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
-    conn.catalog.library("prices_daily").write("AAPL", daily)
+    conn.catalog.library("prices_daily", create=True).write("AAPL", daily)
     frames["daily/AAPL"] = daily
     return frames
 
@@ -75,3 +75,27 @@ def counting_calls(obj, method: str):
         yield calls
     finally:
         setattr(cls, method, original)
+
+
+@pytest.fixture(scope="session")
+def moto():
+    """An S3 API (moto_server in a subprocess on 127.0.0.1) for the whole test session."""
+    from tests.support.moto_server import MotoServer
+
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_uri(moto):
+    """The URI of an ArcticDB store in a fresh bucket of the session's S3 server."""
+    return moto.arctic_uri(moto.create_bucket())
+
+
+@pytest.fixture(params=["lmdb", "s3"])
+def store_conn(request, tmp_path):
+    """A connection on a fresh store, once on LMDB and once on S3 (moto): the core tests run on both."""
+    uri = f"lmdb://{tmp_path}/arctic" if request.param == "lmdb" else request.getfixturevalue("s3_uri")
+    connection = arcticsql.connect(uri=uri, config={})
+    yield connection
+    connection.close()

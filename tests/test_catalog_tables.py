@@ -12,10 +12,16 @@ from tests.conftest import counting_calls
 
 
 @pytest.fixture
+def conn(store_conn):
+    """Every test here runs on LMDB and on S3 (moto), the stores a team shares."""
+    return store_conn
+
+
+@pytest.fixture
 def written(conn, prices):
     conn.cursor().execute(
         "COPY (SELECT * FROM prices_1min.AAPL) TO 'arctic://signals/test/AAPL' (METADATA '{\"model\": \"v2\"}')")
-    conn.catalog.library("prices_1min").snapshot("eod")
+    conn.catalog.library("prices_1min", create=True).snapshot("eod")
     return prices
 
 
@@ -43,12 +49,12 @@ def test_versions_snapshots_and_metadata(conn, written):
     assert bool(meta.has_nulls[0]) is False
     assert meta.date_start[0] == written["AAPL"].index[0]
     assert json.loads(meta.metadata[0])["auto"]["index_type"] == "DatetimeIndex"
-    first = conn.catalog.library("signals").read_metadata("test/AAPL", as_of=0).metadata
+    first = conn.catalog.library("signals", create=True).read_metadata("test/AAPL", as_of=0).metadata
     assert first["model"] == "v2"
 
 
 def test_key_filters_describe_only_matching_symbols(conn, written):
-    lib = conn.catalog.library("prices_1min")
+    lib = conn.catalog.library("prices_1min", create=True)
     with counting_calls(lib, "get_description_batch") as calls:
         conn.cursor().execute("SELECT * FROM arcticsql.symbols WHERE symbol = 'MSFT'").fetchall()
     assert [len(requests) for (requests, *_) in calls] == [1]

@@ -27,7 +27,7 @@ def test_seed_examples(store):
     query = FlexibleQuery(store)
     data = query.load_multiple(["prices_1min/AAPL", "prices_1min/MSFT"])
     assert set(data) == {"prices_1min/AAPL", "prices_1min/MSFT"}
-    lib = store.catalog.library("prices_1min")
+    lib = store.catalog.library("prices_1min", create=True)
     pd.testing.assert_frame_equal(data["prices_1min/AAPL"], lib.read("AAPL").data, check_freq=False,
                                   check_index_type=False)
     assert isinstance(data["prices_1min/AAPL"].index, pd.DatetimeIndex)

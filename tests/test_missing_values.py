@@ -63,7 +63,7 @@ def test_nan_and_null_give_pandas_answers_on_both_backends(stores, values):
     rows = ", ".join(f"(TIMESTAMP '2024-01-01' + INTERVAL {i} MINUTE, {_sql_literal(v)})" for i, v in enumerate(values))
     cursor = connection.cursor()
     cursor.execute(f"COPY (SELECT * FROM (VALUES {rows}) t(ts, x)) TO 'arctic://features/{name}'")
-    stored = connection.catalog.library("features").read(name).data.x
+    stored = connection.catalog.library("features", create=True).read(name).data.x
     assert stored.isna().tolist() == [v is None or math.isnan(v) for v in values]  # NULL is stored as NaN
     expected = _pandas_answers(values)
     got = cursor.execute(f"SELECT {AGGREGATES} FROM features.{name}").fetchone()

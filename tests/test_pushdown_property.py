@@ -124,7 +124,7 @@ def test_pushdown_equals_plain_scan(shared, data):
     connection, plain = shared
     kind, frame = data.draw(frames())
     symbol = f"S{next(_names)}"
-    connection.catalog.library("features").write(symbol, frame)
+    connection.catalog.library("features", create=True).write(symbol, frame)
     cursor = connection.cursor()
     full = cursor.execute(f"SELECT * FROM features.{symbol}").fetch_arrow()
     plain.register("t", full)
@@ -155,7 +155,7 @@ def test_the_property_exercises_pushdown(shared):
 def test_sub_microsecond_index_is_never_rounded(conn):
     """A nanosecond index keeps its values (TIMESTAMP_NS); a whole-microsecond one becomes TIMESTAMP."""
     stamps = pd.DatetimeIndex([BASE.value, BASE.value + 1, BASE.value + 1_000], name="ts")
-    lib = conn.catalog.library("ticks")
+    lib = conn.catalog.library("ticks", create=True)
     lib.write("NS", pd.DataFrame({"x": [1, 2, 3]}, index=stamps))
     lib.write("US", pd.DataFrame({"x": [1, 2, 3]}, index=stamps.floor("us")))
     cursor = conn.cursor()

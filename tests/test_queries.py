@@ -10,6 +10,12 @@ import arcticsql
 from tests.conftest import counting_calls
 
 
+@pytest.fixture
+def conn(store_conn):
+    """Every test here runs on LMDB and on S3 (moto), the stores a team shares."""
+    return store_conn
+
+
 def test_issue_example_range_aggregate(conn, prices):
     cur = conn.cursor()
     cur.execute("SELECT count(*), avg(close) FROM prices_1min.AAPL WHERE ts >= ? AND ts < ?",
@@ -35,8 +41,8 @@ def test_name_forms(conn, prices, name):
 
 def test_symbols_with_slashes_and_dates(conn):
     frame = pd.DataFrame({"momentum": [0.1, -0.2]}, index=pd.DatetimeIndex(["2024-01-02", "2024-01-03"], name="ts"))
-    conn.catalog.library("signals").write("momentum/SP500", frame)
-    conn.catalog.library("news_enriched").write("2024-01-15", frame)
+    conn.catalog.library("signals", create=True).write("momentum/SP500", frame)
+    conn.catalog.library("news_enriched", create=True).write("2024-01-15", frame)
     cur = conn.cursor()
     assert cur.execute('SELECT sum(momentum) FROM signals."momentum/SP500"').fetchone()[0] == pytest.approx(-0.1)
     assert cur.execute('SELECT count(*) FROM "signals/momentum/SP500"').fetchone()[0] == 2
@@ -44,7 +50,7 @@ def test_symbols_with_slashes_and_dates(conn):
 
 
 def test_index_columns(conn):
-    lib = conn.catalog.library("features")
+    lib = conn.catalog.library("features", create=True)
     lib.write("unnamed", pd.DataFrame({"x": [1, 2]}, index=pd.DatetimeIndex(["2024-01-01", "2024-01-02"])))
     lib.write("range", pd.DataFrame({"x": [1, 2, 3]}, index=pd.RangeIndex(10, 16, 2)))
     multi = pd.MultiIndex.from_arrays([pd.DatetimeIndex(["2024-01-01", "2024-01-01"]), ["AAPL", "MSFT"]],
@@ -59,7 +65,7 @@ def test_index_columns(conn):
 def test_tz_aware_index_keeps_its_instant(conn):
     frame = pd.DataFrame({"x": [1, 2, 3]}, index=pd.date_range("2024-01-02 09:30", periods=3, freq="h",
                                                              tz="America/New_York", name="ts"))
-    conn.catalog.library("indices").write("SPX", frame)
+    conn.catalog.library("indices", create=True).write("SPX", frame)
     cur = conn.cursor()
     cur.execute("SET TimeZone = 'UTC'")
     rows = cur.execute("SELECT ts, x FROM indices.SPX WHERE ts > TIMESTAMPTZ '2024-01-02 14:30:00+00'").fetchall()
@@ -106,7 +112,7 @@ def test_several_statements_in_one_call(conn, prices):
 
 
 def test_time_travel_versions_and_snapshots(conn, prices):
-    lib = conn.catalog.library("prices_1min")
+    lib = conn.catalog.library("prices_1min", create=True)
     changed = prices["AAPL"].assign(close=1.0)
     lib.snapshot("before")
     lib.write("AAPL", changed)
@@ -140,7 +146,7 @@ def test_unknown_names_suggest_close_matches(conn, prices):
 
 def test_one_symbol_query_does_not_list_the_library(conn):
     """Lazy resolution: an exact name is pinned with read_metadata, never by listing symbols."""
-    lib = conn.catalog.library("ticks")
+    lib = conn.catalog.library("ticks", create=True)
     frame = pd.DataFrame({"x": [1]}, index=pd.DatetimeIndex(["2024-01-01"], name="ts"))
     for i in range(50):
         lib.write(f"T{i}", frame)
@@ -166,7 +172,7 @@ def test_views_keep_working(conn, prices):
 
 
 def test_count_and_index_filters_on_a_range_index(conn):
-    conn.catalog.library("features").write("r", pd.DataFrame({"x": [5, 6, 7]}))
+    conn.catalog.library("features", create=True).write("r", pd.DataFrame({"x": [5, 6, 7]}))
     cur = conn.cursor()
     assert cur.execute("SELECT count(*) FROM features.r").fetchone()[0] == 3
     assert cur.execute('SELECT count(*) FROM features.r WHERE "index" = 0').fetchone()[0] == 1
@@ -176,7 +182,7 @@ def test_count_and_index_filters_on_a_range_index(conn):
 def test_repeated_queries_skip_the_version_pin_but_see_new_versions(conn, prices):
     """A symbol queried before is planned with the version last seen and checked on reading: a newer
     version with the same columns is read; one with other columns makes the statement run again."""
-    lib = conn.catalog.library("prices_1min")
+    lib = conn.catalog.library("prices_1min", create=True)
     cur = conn.cursor()
     cur.execute("SELECT count(*) FROM prices_1min.AAPL").fetchall()
     with counting_calls(lib, "read_metadata") as calls:

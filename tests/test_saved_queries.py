@@ -20,7 +20,7 @@ def demo(tmp_path_factory):
     config = {"arctic_storage_path": f"lmdb://{folder}/arctic",
               "storage": {"type": "local", "local": {"base_path": str(folder / "pickles")}}}
     connection = arcticsql.connect(config=config)
-    summary = generate_demo(connection.session.arctic, str(folder / "pickles"), symbols=4, days=10)
+    summary = generate_demo(connection.session.store.arctic(create=True), str(folder / "pickles"), symbols=4, days=10)
     yield connection, summary
     connection.close()
 

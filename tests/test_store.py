@@ -20,6 +20,12 @@ from arcticsql.writes.routing import route
 from tests.conftest import minute_bars
 
 
+@pytest.fixture
+def conn(store_conn):
+    """Every test here runs on LMDB and on S3 (moto), the stores a team shares."""
+    return store_conn
+
+
 @pytest.mark.parametrize("path, expected", [
     ("prices/1min/AAPL", ("prices_1min", "AAPL")),
     ("news/enriched/2024-01-15", ("news_enriched", "2024-01-15")),
@@ -45,7 +51,7 @@ def test_copy_reports_and_stores_metadata(conn, prices):
     expected = prices["AAPL"][prices["AAPL"].volume > 5000]
     assert cur.rowcount == len(expected)
     assert cur.fetchall() == [("signals", "momentum/SP500", 0, len(expected), "write")]
-    item = conn.catalog.library("signals").read("momentum/SP500")
+    item = conn.catalog.library("signals", create=True).read("momentum/SP500")
     pd.testing.assert_frame_equal(item.data, expected, check_freq=False)
     auto = item.metadata["auto"]
     assert item.metadata["model"] == "v2"
@@ -78,7 +84,7 @@ def test_sql_forms_insert_and_create(conn, prices):
     first = cur.rowcount
     cur.execute("INSERT INTO features.copy SELECT * FROM prices_1min.AAPL WHERE ts >= '2024-01-02 16:00'")
     assert cur.rowcount == len(prices["AAPL"]) - first
-    pd.testing.assert_frame_equal(conn.catalog.library("features").read("copy").data, prices["AAPL"], check_freq=False)
+    pd.testing.assert_frame_equal(conn.catalog.library("features", create=True).read("copy").data, prices["AAPL"], check_freq=False)
     with pytest.raises(arcticsql.ProgrammingError, match="already exists"):
         cur.execute("CREATE TABLE features.copy AS SELECT 1 AS x")
     cur.execute("CREATE OR REPLACE TABLE features.copy AS SELECT * FROM range(3) t(x)")
@@ -90,11 +96,11 @@ def test_index_choice(conn):
     cur = conn.cursor()
     cur.execute("COPY (SELECT TIMESTAMP '2024-01-01' + INTERVAL (i) MINUTE AS datetime, i FROM range(3) t(i)) "
                 "TO 'arctic://features/a'")
-    assert conn.catalog.library("features").read("a").data.index.name == "datetime"
+    assert conn.catalog.library("features", create=True).read("a").data.index.name == "datetime"
     cur.execute("COPY (SELECT i AS k, i * 2 AS v FROM range(3) t(i)) TO 'arctic://features/b' (INDEX 'k')")
-    assert list(conn.catalog.library("features").read("b").data.index) == [0, 1, 2]
+    assert list(conn.catalog.library("features", create=True).read("b").data.index) == [0, 1, 2]
     cur.execute("COPY (SELECT i FROM range(3) t(i)) TO 'arctic://features/c'")
-    assert isinstance(conn.catalog.library("features").read("c").data.index, pd.RangeIndex)
+    assert isinstance(conn.catalog.library("features", create=True).read("c").data.index, pd.RangeIndex)
     with pytest.raises(arcticsql.ProgrammingError, match="INDEX column 'nope'"):
         cur.execute("COPY (SELECT 1 AS x) TO 'arctic://features/d' (INDEX 'nope')")
 
@@ -105,7 +111,7 @@ def test_append_and_update_modes(conn, prices):
     cut = aapl.index[1000]
     cur.execute(f"COPY (SELECT * FROM prices_1min.AAPL WHERE ts < '{cut}') TO 'arctic://features/m'")
     cur.execute(f"COPY (SELECT * FROM prices_1min.AAPL WHERE ts >= '{cut}') TO 'arctic://features/m' (MODE 'append')")
-    pd.testing.assert_frame_equal(conn.catalog.library("features").read("m").data, aapl, check_freq=False)
+    pd.testing.assert_frame_equal(conn.catalog.library("features", create=True).read("m").data, aapl, check_freq=False)
     with pytest.raises(arcticsql.IntegrityError, match="not after the symbol's last index"):
         cur.execute("COPY (SELECT * FROM prices_1min.AAPL LIMIT 5) TO 'arctic://features/m' (MODE 'append')")
     with pytest.raises(arcticsql.IntegrityError, match="not sorted"):
@@ -113,7 +119,7 @@ def test_append_and_update_modes(conn, prices):
                     "(MODE 'update')")
     cur.execute(f"COPY (SELECT ts, open, high, low, 0.0 AS close, volume FROM prices_1min.AAPL "
                 f"WHERE ts BETWEEN '{aapl.index[10]}' AND '{aapl.index[19]}') TO 'arctic://features/m' (MODE 'update')")
-    data = conn.catalog.library("features").read("m").data
+    data = conn.catalog.library("features", create=True).read("m").data
     assert len(data) == len(aapl) and (data.close.iloc[10:20] == 0).all() and data.close.iloc[20] != 0
 
 
@@ -153,7 +159,7 @@ BAD_STATEMENTS = [
 def test_bad_input_leaves_the_symbol_unchanged(conn, prices, label, statement, error):
     cur = conn.cursor()
     cur.execute("COPY (SELECT * FROM prices_1min.AAPL) TO 'arctic://features/safe'")
-    lib = conn.catalog.library("features")
+    lib = conn.catalog.library("features", create=True)
     before = lib.read("safe")
     with pytest.raises(error):
         cur.execute(statement)
@@ -172,7 +178,7 @@ def test_bad_input_messages_say_what_to_do(conn, prices):
         cur.execute("COPY (SELECT NULL::TIMESTAMP AS ts, 1 AS v) TO 'arctic://features/n'")
     with pytest.raises(arcticsql.DataError, match=r"BOOLEAN with NULLs.*COALESCE"):
         cur.execute("COPY (SELECT * FROM (VALUES (true), (NULL)) t(flag)) TO 'arctic://features/b'")
-    assert not conn.catalog.library("features").has_symbol("d")
+    assert not conn.catalog.library("features", create=True).has_symbol("d")
     assert "arcticsql" not in conn.catalog.arctic.list_libraries()
 
 
@@ -181,9 +187,9 @@ def test_an_empty_write_of_an_existing_symbol_needs_allow_empty(conn, prices):
     cur.execute("COPY (SELECT * FROM prices_1min.AAPL) TO 'arctic://features/e'")
     cur.execute("COPY (SELECT * FROM prices_1min.AAPL WHERE false) TO 'arctic://features/e' (ALLOW_EMPTY true)")
     assert cur.fetchall() == [("features", "e", 1, 0, "write")]
-    assert len(conn.catalog.library("features").read("e").data) == 0
+    assert len(conn.catalog.library("features", create=True).read("e").data) == 0
     cur.execute("COPY (SELECT * FROM prices_1min.AAPL WHERE false) TO 'arctic://features/new_empty'")
-    assert conn.catalog.library("features").has_symbol("new_empty")  # a new symbol may start empty
+    assert conn.catalog.library("features", create=True).has_symbol("new_empty")  # a new symbol may start empty
 
 
 def test_empty_appends_and_updates_write_no_version(conn, prices):
@@ -215,7 +221,7 @@ def test_integers_with_nulls_are_stored_as_double_and_read_back_null(conn):
     assert "column 'i' stored as DOUBLE" in cur.message
     assert cur.execute("SELECT avg(x), count(x), avg(i), count(i), typeof(i) FROM features.n GROUP BY ALL"
                        ).fetchall() == [(1.0, 1, 1.0, 1, "DOUBLE")]
-    raw = conn.catalog.library("features").read("n").data
+    raw = conn.catalog.library("features", create=True).read("n").data
     assert raw.x.isna().tolist() == [False, True] and raw.i.dtype == "float64"
 
 
@@ -258,7 +264,7 @@ def frames(draw):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(frame=frames())
 def test_round_trip_through_sql_and_copy(conn, frame):
-    lib = conn.catalog.library("features")
+    lib = conn.catalog.library("features", create=True)
     lib.write("orig", frame)
     cur = conn.cursor()
     cur.execute("COPY (SELECT * FROM features.orig) TO 'arctic://features/orig'")
@@ -278,7 +284,7 @@ def test_store_any_data_seed_examples(tmp_path):
         assert store.store_any_data("signals/momentum/SP500", ohlcv[["close"]], {"model": "v1"}) == \
             "signals/momentum/SP500"
         assert store.store_any_data("features/technical/MSFT", ohlcv) == "features/technical/MSFT"
-        lib = store.catalog.library("signals")
+        lib = store.catalog.library("signals", create=True)
         assert lib.read_metadata("momentum/SP500").metadata["model"] == "v1"
         assert "ticks" in store.catalog.library_names()  # core libraries exist from the start
         with pytest.raises(arcticsql.DataError):
@@ -352,7 +358,7 @@ def test_a_crash_mid_write_leaves_the_latest_version(tmp_path):
     uri = f"lmdb://{tmp_path}/arctic"
     connection = arcticsql.connect(uri=uri, config={})
     connection.cursor().execute("COPY (SELECT TIMESTAMP '2024-01-01' AS ts, 1 AS v) TO 'arctic://features/crash'")
-    before = connection.catalog.library("features").read("crash").data
+    before = connection.catalog.library("features", create=True).read("crash").data
     connection.close()
     process = multiprocessing.get_context("spawn").Process(target=_crash_mid_write, args=(uri,))
     process.start()
@@ -360,7 +366,7 @@ def test_a_crash_mid_write_leaves_the_latest_version(tmp_path):
     assert process.exitcode == 9
     connection = arcticsql.connect(uri=uri, config={})
     try:
-        after = connection.catalog.library("features").read("crash")
+        after = connection.catalog.library("features", create=True).read("crash")
         assert after.version == 0
         pd.testing.assert_frame_equal(after.data, before)
     finally:

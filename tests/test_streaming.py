@@ -16,7 +16,7 @@ def small_chunks():
     connection = arcticsql.connect(uri="mem://", config={"processing": {"scan_chunk_mb": 0.5}})
     index = pd.date_range("2024-01-01", periods=ROWS, freq="min", name="ts")
     frame = pd.DataFrame({"close": np.arange(ROWS, dtype="float64"), "volume": np.arange(ROWS)}, index=index)
-    connection.catalog.library("prices_1min").write("BIG", frame)
+    connection.catalog.library("prices_1min", create=True).write("BIG", frame)
     yield connection, frame
     connection.close()
 

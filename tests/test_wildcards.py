@@ -14,10 +14,16 @@ TICKERS = ["AAPL", "AMZN", "MSFT"]
 
 
 @pytest.fixture
+def conn(store_conn):
+    """Every test here runs on LMDB and on S3 (moto), the stores a team shares."""
+    return store_conn
+
+
+@pytest.fixture
 def store(conn):
     frames = {}
     for library, freq in [("prices_1min", "min"), ("prices_daily", "D")]:
-        lib = conn.catalog.library(library)
+        lib = conn.catalog.library(library, create=True)
         for i, ticker in enumerate(TICKERS):
             index = pd.date_range("2024-01-01", periods=200, freq=freq, name="ts")
             frame = pd.DataFrame({"close": np.arange(200.0) + 1000 * i, "volume": np.arange(200) + i}, index=index)
@@ -25,7 +31,7 @@ def store(conn):
             frames[(library, ticker)] = frame
     news = pd.DataFrame({"headline": ["up", "down"], "sentiment": [0.5, -0.5]},
                         index=pd.DatetimeIndex(["2024-01-01 10:00", "2024-01-02 10:00"], name="ts"))
-    conn.catalog.library("news_enriched").write("AAPL", news)
+    conn.catalog.library("news_enriched", create=True).write("AAPL", news)
     frames[("news_enriched", "AAPL")] = news
     return frames
 
@@ -61,7 +67,7 @@ def test_values_equal_symbol_by_symbol_reads(conn, store):
     got = conn.cursor().execute(
         'SELECT symbol, sum(close), max(ts) FROM "prices_daily/*" WHERE ts >= \'2024-03-01\' GROUP BY symbol '
         "ORDER BY symbol").fetchall()
-    lib = conn.catalog.library("prices_daily")
+    lib = conn.catalog.library("prices_daily", create=True)
     expected = []
     for ticker in TICKERS:
         frame = lib.read(ticker, date_range=(pd.Timestamp("2024-03-01"), None)).data
@@ -110,7 +116,7 @@ def test_no_match_is_a_clear_error(conn, store):
 
 
 def test_types_that_cannot_be_unified(conn):
-    lib = conn.catalog.library("features")
+    lib = conn.catalog.library("features", create=True)
     lib.write("A", pd.DataFrame({"x": [1.0]}, index=pd.DatetimeIndex(["2024-01-01"], name="ts")))
     lib.write("B", pd.DataFrame({"x": ["text"]}, index=pd.DatetimeIndex(["2024-01-01"], name="ts")))
     lib.write("C", pd.DataFrame({"x": [2]}, index=pd.DatetimeIndex(["2024-01-02"], name="ts")))
@@ -121,7 +127,7 @@ def test_types_that_cannot_be_unified(conn):
 
 
 def test_versions_and_snapshots_on_wildcards(conn, store):
-    lib = conn.catalog.library("prices_daily")
+    lib = conn.catalog.library("prices_daily", create=True)
     lib.snapshot("eod")
     lib.write("AAPL", store[("prices_daily", "AAPL")].assign(close=0.0))
     cur = conn.cursor()
@@ -143,7 +149,7 @@ def test_progress_is_reported(conn, store):
 
 
 def test_many_symbols_read_in_batches(conn):
-    lib = conn.catalog.library("prices_daily")
+    lib = conn.catalog.library("prices_daily", create=True)
     frame = minute_bars(periods=10)
     for i in range(150):
         lib.write(f"T{i:03d}", frame.assign(close=float(i)))
@@ -157,7 +163,7 @@ def test_one_worker_and_chunked_members_do_not_deadlock(monkeypatch):
 
     monkeypatch.setattr(union, "_GROUP_BYTES", 1)  # one member per group, read with read_table
     connection = arcticsql.connect(uri="mem://", config={"processing": {"max_workers": 1, "scan_chunk_mb": 0.01}})
-    lib = connection.catalog.library("prices_1min")
+    lib = connection.catalog.library("prices_1min", create=True)
     for i in range(3):
         lib.write(f"S{i}", minute_bars(periods=3000, seed=i))
     result = []
@@ -182,7 +188,7 @@ def _listing_calls(conn, run) -> int:
 
     from tests.conftest import counting_calls
 
-    lib = conn.catalog.library("prices_1min")
+    lib = conn.catalog.library("prices_1min", create=True)
     with contextlib.ExitStack() as stack:
         counts = [stack.enter_context(counting_calls(lib, name)) for name in _LISTING_CALLS[1:]]
         counts.append(stack.enter_context(counting_calls(conn.catalog.arctic, "list_libraries")))
@@ -215,7 +221,7 @@ def test_a_new_version_written_elsewhere_is_read_by_a_kept_wildcard(conn, store)
     assert cursor.execute(query).fetchone() == (2199.0,)
     frame = store[("prices_1min", "MSFT")].copy()
     frame["close"] += 1000
-    conn.catalog.library("prices_1min").write("MSFT", frame)  # another writer: arcticsql is not told
+    conn.catalog.library("prices_1min", create=True).write("MSFT", frame)  # another writer: arcticsql is not told
     assert cursor.execute(query).fetchone() == (3199.0,)
 
 
@@ -235,7 +241,7 @@ def test_a_deleted_member_plans_the_statement_again(conn, store):
     cursor = conn.cursor()
     query = 'SELECT count(DISTINCT symbol) FROM "prices_1min/*"'
     assert cursor.execute(query).fetchone() == (3,)
-    conn.catalog.library("prices_1min").delete("AMZN")
+    conn.catalog.library("prices_1min", create=True).delete("AMZN")
     assert cursor.execute(query).fetchone() == (2,)
 
 

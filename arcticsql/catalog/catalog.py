@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 from arcticdb import ReadInfoRequest, ReadRequest
 
+from arcticsql.catalog.arctic import Store
 from arcticsql.catalog.schema import SymbolSchema, build_schema, whole_microseconds
 from arcticsql.config import Settings
 from arcticsql.errors import ProgrammingError, suggest
@@ -35,8 +36,8 @@ class VersionInfo:
 class Catalog:
     """The libraries and symbols of one ArcticDB store."""
 
-    def __init__(self, arctic, settings: Settings) -> None:
-        self.arctic = arctic
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
         self.settings = settings
         self._libraries: dict[str, object] = {}
         self._schemas: dict[tuple[str, str, int], SymbolSchema] = {}
@@ -60,6 +61,11 @@ class Catalog:
         """The store changed (this session wrote to it): listings are made again."""
         self._listings.clear()
 
+    @property
+    def arctic(self):
+        """The store's ``arcticdb.Arctic`` (an error, not a new store, when a local store does not exist)."""
+        return self.store.arctic()
+
     # -- libraries ------------------------------------------------------------------------------------
     def library_names(self) -> list[str]:
         """The store's libraries, sorted (one listing per ``listing_ttl_s``)."""
@@ -72,30 +78,41 @@ class Catalog:
 
     def has_library(self, name: str) -> bool:
         return (name in self._libraries or name in self.settings.core_libraries
-                or self.arctic.has_library(name))
+                or (self.store.exists() and self.arctic.has_library(name)))
 
     def library(self, name: str, *, create: bool = False):
-        """The library called ``name``; a core library (or any, with ``create``) is created on first use."""
+        """The library called ``name``; made (with the store itself, if need be) only with ``create``, as
+        writes do. Reads never create anything: a core library not written yet is an unknown library."""
         lib = self._libraries.get(name)
         if lib is not None:
             return lib
-        if self.arctic.has_library(name):
-            lib = self.arctic.get_library(name)
-        elif name == CATALOG_LIBRARY:
+        if name == CATALOG_LIBRARY:
             raise ProgrammingError(f"{name!r} is the name of arcticsql's catalog: store into another library")
-        elif create or name in self.settings.core_libraries:
+        arctic = self.store.arctic(create=create)
+        if arctic.has_library(name):
+            lib = arctic.get_library(name)
+        elif create:
             try:
-                lib = self.arctic.get_library(name, create_if_missing=True)
+                lib = arctic.get_library(name, create_if_missing=True)
             except ValueError as error:
                 if "already exists" not in str(error):
                     raise
                 # another process created it between ArcticDB's own check and its create
-                lib = self.arctic.get_library(name)
+                lib = arctic.get_library(name)
+            self.changed()
         else:
-            known = set(self.library_names()) | set(self.settings.core_libraries)
-            raise ProgrammingError(f"unknown library {name!r}{suggest(name, known)}")
+            raise self.unknown_library(name)
         self._libraries[name] = lib
         return lib
+
+    def unknown_library(self, name: str) -> ProgrammingError:
+        known = set(self.library_names())
+        empty = "" if known else f"; the store {self.store.shown} has no libraries at all" + (
+            " (is the bucket right?)" if self.store.is_object_store else "")
+        if name in self.settings.core_libraries:
+            return ProgrammingError(f"library {name!r} has no data yet (the first write to it creates it){empty}")
+        hint = suggest(name, known | set(self.settings.core_libraries))
+        return ProgrammingError(f"unknown library {name!r}{hint}{empty}")
 
     def matching_libraries(self, pattern: str) -> list[str]:
         names = set(self.library_names()) | set(self.settings.core_libraries)

@@ -199,7 +199,7 @@ def demo(options: Options, symbols: int, days: int, seed: int) -> None:
     pickle_dir = session.settings.storage["local"]["base_path"]
     progress = _ProgressBar()
     try:
-        summary = generate_demo(session.arctic, pickle_dir, symbols=symbols, days=days, seed=seed,
+        summary = generate_demo(session.store.arctic(create=True), pickle_dir, symbols=symbols, days=days, seed=seed,
                                 progress=progress)
     except (Error, ValueError) as error:
         raise click.ClickException(str(error)) from None

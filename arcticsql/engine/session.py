@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from arcticsql.catalog import Catalog, open_arctic
+from arcticsql.catalog import Catalog, Store
 from arcticsql.config import Settings
 from arcticsql.engine.registry import Registry
 from arcticsql.errors import InterfaceError, ProgrammingError, SchemaGrew, SymbolChanged
@@ -40,8 +40,9 @@ class Session:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.arctic = open_arctic(settings.arctic_uri)
-        self.catalog = Catalog(self.arctic, settings)
+        #: The ArcticDB store, opened on first use (a read never creates it).
+        self.store = Store(settings.arctic_uri, settings)
+        self.catalog = Catalog(self.store, settings)
         #: Every ArcticDB read the scans made (tests prove pushdown with it).
         self.read_log = ReadLog()
         #: Reads ahead of DuckDB: the next chunk of a symbol, the next group of a wildcard's members.

@@ -106,7 +106,7 @@ def _run(session: Session, duck, statement: Statement, params: Any) -> Outcome:
             return Outcome(rowcount=-1, has_result=False)
         return Outcome(rowcount=-1, has_result=True)
     except Exception as error:
-        raise translate(error) from error
+        raise translate(error, session.store.failure) from error
 
 
 def _written(duck, written) -> Outcome:

@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 
 from arcticsql.errors import DataError, IntegrityError, ProgrammingError
+from arcticsql.writes.lock import symbol_lock
 from arcticsql.writes.metadata import merge_metadata
 from arcticsql.writes.routing import route
+from arcticsql.writes.version_cache import forget_cached_versions
 
 MODES = ("write", "append", "update")
 
@@ -35,7 +37,11 @@ class StoreResult:
 
 def store_frame(catalog, path: str, frame: pd.DataFrame, *, metadata: dict | None = None, mode: str = "write",
                 prune: bool = False, library: str | None = None, symbol: str | None = None) -> StoreResult:
-    """Write ``frame`` to the symbol ``path`` routes to, as a new version."""
+    """Write ``frame`` to the symbol ``path`` routes to, as a new version.
+
+    The symbol's write lock is held from reading its true latest version to writing the new one, so that
+    concurrent writers (threads, processes, machines) each build on the other's version: none is lost.
+    """
     mode = mode.lower()
     if mode not in MODES:
         raise ProgrammingError(f"MODE must be one of {', '.join(MODES)}, not {mode!r}")
@@ -44,24 +50,28 @@ def store_frame(catalog, path: str, frame: pd.DataFrame, *, metadata: dict | Non
     if not isinstance(frame, (pd.DataFrame, pd.Series)):
         raise DataError(f"cannot store a {type(frame).__name__}: store a pandas DataFrame")
     merged = merge_metadata(metadata, frame if isinstance(frame, pd.DataFrame) else frame.to_frame())
-    lib = catalog.library(library, create=True)
-    exists = lib.has_symbol(symbol)
-    if exists and mode != "write" and not len(frame):
-        version = int(lib.read_metadata(symbol).version)
-        return StoreResult(library, symbol, version, 0, mode, ("no rows: nothing written",))
-    if mode == "append" and exists:
-        _check_append(lib, library, symbol, frame)
     if mode == "update":
         _check_update(library, symbol, frame)
-    if mode == "write" or not exists:
-        item = lib.write(symbol, frame, metadata=merged, prune_previous_versions=False)
-    elif mode == "append":
-        item = lib.append(symbol, frame, metadata=merged, prune_previous_versions=False)
-    else:
-        item = lib.update(symbol, frame, metadata=merged, upsert=True,
-                          date_range=(frame.index.min(), frame.index.max()), prune_previous_versions=False)
-    if prune:
-        lib.prune_previous_versions(symbol)
+    lib = catalog.library(library, create=True)
+    settings = catalog.settings
+    with symbol_lock(catalog.store.uri, library, symbol, timeout=settings.write_lock_timeout_s,
+                     unlocked_writes=settings.unlocked_writes):
+        forget_cached_versions(lib)  # the checks and the new version build on the store's latest version
+        exists = lib.has_symbol(symbol)
+        if exists and mode != "write" and not len(frame):
+            version = int(lib.read_metadata(symbol).version)
+            return StoreResult(library, symbol, version, 0, mode, ("no rows: nothing written",))
+        if mode == "append" and exists:
+            _check_append(lib, library, symbol, frame)
+        if mode == "write" or not exists:
+            item = lib.write(symbol, frame, metadata=merged, prune_previous_versions=False)
+        elif mode == "append":
+            item = lib.append(symbol, frame, metadata=merged, prune_previous_versions=False)
+        else:
+            item = lib.update(symbol, frame, metadata=merged, upsert=True,
+                              date_range=(frame.index.min(), frame.index.max()), prune_previous_versions=False)
+        if prune:
+            lib.prune_previous_versions(symbol)
     catalog.saw_latest(library, symbol, int(item.version))
     catalog.changed()
     return StoreResult(library, symbol, int(item.version), len(frame), mode)

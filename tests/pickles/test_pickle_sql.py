@@ -117,7 +117,7 @@ def test_copy_to_pickle_and_pickles_into_arcticdb(pickle_store):
     cursor.execute("COPY (SELECT * FROM read_pickle('index/nifty/gbm/*bullish*.pkl') WHERE timestamp = "
                    "'2023-09-01 12:00') TO 'arctic://indices/nifty/bullish'")
     assert cursor.rowcount == 50
-    stored = connection.catalog.library("indices").read("nifty/bullish").data
+    stored = connection.catalog.library("indices", create=True).read("nifty/bullish").data
     assert stored.index.name == "ts" and list(stored.columns[:4]) == ["Open", "High", "Low", "Close"]
     cursor.execute("COPY (SELECT ts, Close FROM indices.\"nifty/bullish\") TO "
                    "'pkl://index/nifty/copy/20240101_000000_close.pkl' (METADATA '{\"source\": \"sql\"}')")
