@@ -19,7 +19,7 @@ import arcticsql.errors as errors
 from arcticsql.config import ConfigError, load_settings
 from arcticsql.engine.session import Session
 from arcticsql.engine.statements import MAX_REPLANS, execute
-from arcticsql.errors import InterfaceError, ProgrammingError, SchemaGrew, translate
+from arcticsql.errors import InterfaceError, PlanOutdated, ProgrammingError, translate
 from arcticsql.sql.tokens import split_statements
 
 
@@ -166,12 +166,13 @@ class Cursor:
         for _attempt in range(MAX_REPLANS):
             try:
                 result = self._fetch(method, *args)
-            except SchemaGrew:
-                # Rows stream: a pickle file with columns its folder's sample lacked can turn up while they
-                # are fetched, not while the query runs. Nothing fetched yet, the query runs again (its new
-                # plan declares them).
+            except PlanOutdated as outdated:
+                # Rows stream: what proves a plan out of date (a pickle file with columns its folder's sample
+                # lacked, an index finer than a microsecond) can turn up while they are fetched, not while
+                # the query runs. Nothing fetched yet, the query is planned again and runs again.
                 if self._rerunnable is None:
                     raise
+                self.connection.session.plan_again(outdated, self._rerunnable[0], set())
                 self.execute(*self._rerunnable)
                 continue
             self._rerunnable = None

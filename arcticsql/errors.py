@@ -36,18 +36,32 @@ class OperationalError(DatabaseError):
     """The store cannot be reached or an operation was interrupted."""
 
 
-class SchemaGrew(OperationalError):
+class PlanOutdated(OperationalError):
+    """A statement was planned with what a read then proved out of date; the statement is planned again
+    (by the session, or by the cursor when no row had been fetched yet)."""
+
+
+class SchemaGrew(PlanOutdated):
     """A scan met columns (or wider types) its table's declared schema lacks (a pickle file its folder's
     sample does not describe); they are known now, and the statement planned again declares them."""
 
 
-class SymbolChanged(OperationalError):
+class SymbolChanged(PlanOutdated):
     """A symbol planned at its last seen version has a newer one: the statement is planned again with it
     (raised by a read that found the newer version; one statement never mixes two versions)."""
 
     def __init__(self, library: str, symbol: str, version: int | None) -> None:
         now = "it was deleted" if version is None else f"now version {version}"
         super().__init__(f"{library}/{symbol} changed while the statement was planned ({now})")
+        self.library, self.symbol, self.version = library, symbol, version
+
+
+class IndexNotMicroseconds(PlanOutdated):
+    """A symbol version's timestamp index, declared ``TIMESTAMP``, has a value that is not a whole
+    microsecond: it is declared ``TIMESTAMP_NS`` and the statement planned again (nothing is rounded)."""
+
+    def __init__(self, library: str, symbol: str, version: int) -> None:
+        super().__init__(f"{library}/{symbol} version {version} has index values finer than a microsecond")
         self.library, self.symbol, self.version = library, symbol, version
 
 

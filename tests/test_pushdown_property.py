@@ -164,3 +164,17 @@ def test_sub_microsecond_index_is_never_rounded(conn):
     nanos = cursor.execute("SELECT epoch_ns(ts) FROM ticks.NS ORDER BY ts").fetchall()
     assert [n for (n,) in nanos] == [BASE.value, BASE.value + 1, BASE.value + 1_000]
     assert cursor.execute(f"SELECT count(*) FROM ticks.NS WHERE ts > TIMESTAMP_NS '{BASE}'").fetchone()[0] == 2
+
+
+
+def test_a_new_version_is_declared_without_reading_its_index(conn):
+    """Declaring a timestamp index reads none of it: a sub-microsecond value met later plans the statement
+    again (with TIMESTAMP_NS), instead of every new version paying for a read of its whole index."""
+    from tests.conftest import counting_calls
+
+    lib = conn.catalog.library("ticks", create=True)
+    lib.write("BIG", pd.DataFrame({"x": range(5)}, index=pd.date_range(BASE, periods=5, freq="s", name="ts")))
+    with counting_calls(lib, "read") as reads:
+        described = conn.cursor().execute("DESCRIBE ticks.BIG").fetchall()
+    assert [row[:2] for row in described] == [("ts", "TIMESTAMP"), ("x", "BIGINT")]
+    assert len(reads) == 1  # the zero-row read of the schema, nothing of the index

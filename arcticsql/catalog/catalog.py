@@ -17,7 +17,7 @@ import pandas as pd
 from arcticdb import ReadInfoRequest, ReadRequest
 
 from arcticsql.catalog.arctic import Store
-from arcticsql.catalog.schema import SymbolSchema, build_schema, whole_microseconds
+from arcticsql.catalog.schema import SymbolSchema, build_schema
 from arcticsql.config import Settings
 from arcticsql.errors import ProgrammingError, suggest
 from arcticsql.sql.names import CATALOG_LIBRARY, TableName, glob_regex, is_glob, matches
@@ -42,6 +42,8 @@ class Catalog:
         self._libraries: dict[str, object] = {}
         self._schemas: dict[tuple[str, str, int], SymbolSchema] = {}
         self._latest: dict[tuple[str, str], int] = {}
+        #: Versions whose timestamp index has values that are not whole microseconds (met by a read).
+        self._nanoseconds: set[tuple[str, str, int]] = set()
         #: Listings (the library names, a pattern's members) by key, with the time they were made.
         self._listings: dict[tuple, tuple[float, object]] = {}
         self._lock = threading.Lock()
@@ -56,6 +58,14 @@ class Catalog:
         value = make()
         self._listings[key] = (now, value)
         return value, False
+
+    def has_nanoseconds(self, library: str, symbol: str, version: int) -> None:
+        """A read met an index value of this version that is not a whole microsecond: its index is declared
+        ``TIMESTAMP_NS`` from now on (see :mod:`arcticsql.catalog.schema`)."""
+        with self._lock:
+            self._nanoseconds.add((library, symbol, version))
+            self._schemas.pop((library, symbol, version), None)
+        self.changed()  # a kept wildcard resolution holds the old schema
 
     def changed(self) -> None:
         """The store changed (this session wrote to it): listings are made again."""
@@ -199,8 +209,7 @@ class Catalog:
         stored = lib.read(symbol, as_of=version, row_range=(0, 0), output_format="pyarrow").data.schema
         description = lib.get_description(symbol, as_of=version)
         schema = build_schema(library, symbol, version, stored, int(description.row_count),
-                              self._whole_us_check(lib, symbol, version, int(description.row_count)),
-                              tuple(description.date_range))
+                              key not in self._nanoseconds, tuple(description.date_range))
         with self._lock:
             self._schemas[key] = schema
         return schema
@@ -209,7 +218,7 @@ class Catalog:
         """The latest version's columns and index (names, zone) from a zero-row read, for writers: no row
         count and no microsecond check (its declared index type is nominal)."""
         item = self.library(library).read(symbol, row_range=(0, 0), output_format="pyarrow")
-        return build_schema(library, symbol, int(item.version), item.data.schema, 0, lambda _name: True)
+        return build_schema(library, symbol, int(item.version), item.data.schema, 0)
 
     def schemas(self, library: str, symbols: list[str], as_of: AsOf = None) -> list[SymbolSchema]:
         """Schemas of many symbols of one library, with batched ArcticDB calls (a wildcard's members).
@@ -238,7 +247,7 @@ class Catalog:
             for (symbol, version), item, description in zip(missing, stored, descriptions):
                 rows = int(description.row_count)
                 schema = build_schema(library, symbol, version, item.data.schema, rows,
-                                      self._whole_us_check(lib, symbol, version, rows),
+                                      (library, symbol, version) not in self._nanoseconds,
                                       tuple(description.date_range))
                 with self._lock:
                     self._schemas[(library, symbol, version)] = schema
@@ -327,19 +336,6 @@ class Catalog:
                 except Exception:  # noqa: BLE001
                     pass
         return snapshots
-
-    def _whole_us_check(self, lib, symbol: str, version: int, row_count: int) -> Callable[[str], bool]:
-        def check(_stored_index_name: str) -> bool:
-            # An index-only read (columns=[]), in chunks so a huge symbol is not held at once.
-            step = max(1_000_000, self.settings.scan_chunk_bytes // 8)
-            for first in range(0, max(row_count, 1), step):
-                table = lib.read(symbol, as_of=version, columns=[], output_format="pyarrow",
-                                 row_range=(first, min(row_count, first + step))).data
-                if table.num_columns and not whole_microseconds(table.column(0)):
-                    return False
-            return True
-
-        return check
 
     def versions(self, library: str, symbol: str) -> list[VersionInfo]:
         lib = self.library(library)

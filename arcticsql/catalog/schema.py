@@ -5,9 +5,12 @@ leaves a RangeIndex out; its timestamps are nanoseconds. The declared table inst
 
 - every index level as a column named after it (``index`` when unnamed, ``level_N`` for unnamed MultiIndex
   levels; a RangeIndex becomes an ``index`` column of row numbers);
-- a timestamp index as DuckDB ``TIMESTAMP`` (microseconds, zone kept) when every stored value is a whole
-  microsecond, so DuckDB offers date predicates for pushdown; otherwise ``TIMESTAMP_NS``, never rounding a
-  value (checked once per version by an index-only read, then cached: versions are immutable);
+- a timestamp index as DuckDB ``TIMESTAMP`` (microseconds, zone kept), so DuckDB offers date predicates for
+  pushdown. The stored nanoseconds are cast on reading with a check: a value that is not a whole
+  microsecond is never rounded, it raises :class:`~arcticsql.errors.IndexNotMicroseconds`, and the
+  statement is planned again with the version's index declared ``TIMESTAMP_NS`` (remembered per version:
+  versions are immutable). Every row a read returns is thus exact, and no read of the whole index is
+  needed to decide;
 - value columns as ArcticDB returns them.
 """
 
@@ -16,7 +19,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 
-import numpy as np
 import pyarrow as pa
 
 #: Bytes per row assumed for variable-width columns when sizing scan chunks.
@@ -99,21 +101,12 @@ def _width(kind: pa.DataType) -> int:
         return _VARIABLE_WIDTH_BYTES
 
 
-def whole_microseconds(chunks: list[pa.Array] | pa.ChunkedArray) -> bool:
-    """Whether every non-null nanosecond timestamp is a whole number of microseconds."""
-    for chunk in getattr(chunks, "chunks", chunks):
-        values = chunk.cast(pa.int64()).to_numpy(zero_copy_only=False)
-        if values.size and np.any(values % 1000 != 0):
-            return False
-    return True
-
-
 def build_schema(library: str, symbol: str, version: int, stored: pa.Schema, row_count: int,
-                 index_is_whole_us, date_range: tuple = (None, None)) -> SymbolSchema:
+                 microseconds: bool = True, date_range: tuple = (None, None)) -> SymbolSchema:
     """The declared schema for a symbol version from its stored Arrow schema (a zero-row read).
 
-    ``index_is_whole_us(stored_name)`` is called only for a nanosecond timestamp index and answers whether
-    every value is a whole microsecond (it reads the index).
+    ``microseconds``: declare a nanosecond timestamp index as ``TIMESTAMP`` (cast on reading; a value that
+    is not a whole microsecond then raises, see the module docstring), else ``TIMESTAMP_NS``.
     """
     index_stored, range_index = _pandas_index_info(stored)
     fields: list[pa.Field] = []
@@ -130,7 +123,7 @@ def build_schema(library: str, symbol: str, version: int, stored: pa.Schema, row
         kind = stored.field(name).type
         exposed = _exposed_index_name(name, position, len(index_stored))
         if pa.types.is_timestamp(kind) and kind.unit == "ns" and position == 0:
-            if index_is_whole_us(name):
+            if microseconds:
                 casts[exposed] = pa.timestamp("us", tz=kind.tz)
                 kind = casts[exposed]
                 date_index = exposed

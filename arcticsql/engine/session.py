@@ -19,7 +19,7 @@ from sqlglot import exp
 from arcticsql.catalog import Catalog, Store
 from arcticsql.config import Settings
 from arcticsql.engine.registry import Registry
-from arcticsql.errors import InterfaceError, ProgrammingError, SchemaGrew, SymbolChanged
+from arcticsql.errors import IndexNotMicroseconds, InterfaceError, ProgrammingError, SchemaGrew, SymbolChanged
 from arcticsql.sources.catalog_tables import CatalogSource
 from arcticsql.sources.pickles import learn_pickle_schemas, pickle_files_table, read_pickle_source
 from arcticsql.sources.read_log import ReadLog
@@ -186,6 +186,9 @@ class Session:
         if isinstance(error, SymbolChanged):
             self.catalog.forget_latest(error.library, error.symbol)
             self.catalog.changed()  # a wildcard naming it is resolved again too
+            return True
+        if isinstance(error, IndexNotMicroseconds):
+            self.catalog.has_nanoseconds(error.library, error.symbol, error.version)
             return True
         unbound = isinstance(error, ProgrammingError) and "Binder Error" in str(error)
         if unbound and "versions" not in tried:

@@ -18,7 +18,7 @@ from arcticdb.exceptions import NoDataFoundException
 
 from arcticsql.catalog.schema import SymbolSchema
 from arcticsql.conform import conform
-from arcticsql.errors import SymbolChanged
+from arcticsql.errors import IndexNotMicroseconds, SymbolChanged
 from arcticsql.missing import nan_to_null
 from arcticsql.sources.plan import ReadPlan, arrow_filter, node_key, plan_read, query_builder, translatable
 from arcticsql.sources.protocol import Node, ScanSource, export_batches
@@ -63,8 +63,8 @@ class ArcticSymbolSource(ScanSource):
     @property
     def key(self) -> tuple:
         """What this source reads; equal keys read equal rows (versions are immutable)."""
-        return ("symbol", self.schema.library, self.schema.symbol, self.schema.version, self.verify_latest,
-                self.nan_is_null)
+        return ("symbol", self.schema.library, self.schema.symbol, self.schema.version, tuple(self.schema.casts),
+                self.verify_latest, self.nan_is_null)
 
     # -- protocol -------------------------------------------------------------------------------------
     def __arrow_c_schema__(self) -> object:
@@ -218,12 +218,22 @@ class ArcticSymbolSource(ScanSource):
                                               start + step * (first_row + table.num_rows), step), pa.int64()))
             elif schema.stored_names[field.name] in table.column_names:
                 column = table.column(schema.stored_names[field.name])
+                if field.name in schema.casts:
+                    column = self._microseconds(column, schema.casts[field.name])
                 columns.append(nan_to_null(column) if self.nan_is_null else column)
             else:
                 continue
             names.append(field.name)
         renamed = pa.Table.from_arrays(columns, names=names) if columns else table.select([])
         return conform(renamed, read_schema, f"{schema.library}/{schema.symbol}")
+
+
+    def _microseconds(self, column: pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:
+        """The nanosecond index as the declared microseconds, or IndexNotMicroseconds (never rounded)."""
+        try:
+            return column.cast(kind, safe=True)
+        except pa.ArrowInvalid:
+            raise IndexNotMicroseconds(self.schema.library, self.schema.symbol, self.schema.version) from None
 
 
 def _date_slices(start: pd.Timestamp | None, end: pd.Timestamp | None, schema: SymbolSchema,
