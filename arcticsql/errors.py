@@ -47,13 +47,16 @@ class SchemaGrew(PlanOutdated):
 
 
 class SymbolChanged(PlanOutdated):
-    """A symbol planned at its last seen version has a newer one: the statement is planned again with it
-    (raised by a read that found the newer version; one statement never mixes two versions)."""
+    """Symbols planned at their last seen versions have newer ones (or are gone): the statement is planned
+    again with them (raised by the read that found them; one statement never mixes two versions).
+    ``changes``: (library, symbol, version now or None when deleted) for each."""
 
-    def __init__(self, library: str, symbol: str, version: int | None) -> None:
+    def __init__(self, changes: list[tuple[str, str, int | None]]) -> None:
+        library, symbol, version = changes[0]
         now = "it was deleted" if version is None else f"now version {version}"
-        super().__init__(f"{library}/{symbol} changed while the statement was planned ({now})")
-        self.library, self.symbol, self.version = library, symbol, version
+        more = f", and {len(changes) - 1} more" if len(changes) > 1 else ""
+        super().__init__(f"{library}/{symbol} changed while the statement was planned ({now}){more}")
+        self.changes = list(changes)
 
 
 class IndexNotMicroseconds(PlanOutdated):

@@ -166,6 +166,34 @@ class Catalog:
         """Remember ``version`` as the latest seen of a symbol (a pin, a read of the latest, a write)."""
         self._latest[(library, symbol)] = version
 
+    def saw_changes(self, changes: list[tuple[str, str, int | None]]) -> None:
+        """Reads found these symbols at newer versions (None: deleted) than planned with: they are the latest
+        seen now, and a kept wildcard resolution naming them takes them (their schemas are read, nothing
+        else is asked again: a repeated statement costs what its new versions cost)."""
+        for library, symbol, version in changes:
+            if version is None:
+                self.forget_latest(library, symbol)
+            else:
+                self.saw_latest(library, symbol, version)
+        changed = {(library, symbol): version for library, symbol, version in changes}
+        for key, (made, schemas) in list(self._listings.items()):
+            if key[0] != "wildcard" or key[3] is not None:  # a wildcard at the latest versions
+                continue
+            members = [s for s in schemas if (s.library, s.symbol) in changed]
+            if not members:
+                continue
+            pinned: dict[str, list[tuple[str, int]]] = {}
+            for member in members:
+                version = changed[(member.library, member.symbol)]
+                if version is not None:
+                    pinned.setdefault(member.library, []).append((member.symbol, version))
+            renewed = {(s.library, s.symbol): s for library, pairs in pinned.items()
+                       for s in self._schemas_at(library, pairs)}
+            kept = [renewed.get((s.library, s.symbol), s) for s in schemas
+                    if changed.get((s.library, s.symbol), s.version) is not None]
+            self._listings[key] = (made, kept) if kept else None
+        self._listings = {key: value for key, value in self._listings.items() if value is not None}
+
     def forget_latest(self, library: str, symbol: str) -> bool:
         """Forget the latest version seen of a symbol (the next read pins it); whether one was known."""
         return self._latest.pop((library, symbol), None) is not None
@@ -239,6 +267,11 @@ class Catalog:
                     continue
                 raise self.missing_version(library, symbol, as_of)
             pinned.append((symbol, int(version)))
+        return self._schemas_at(library, pinned)
+
+    def _schemas_at(self, library: str, pinned: list[tuple[str, int]]) -> list[SymbolSchema]:
+        """Schemas of (symbol, version) pairs of one library: cached, or read with two batched calls."""
+        lib = self.library(library)
         missing = [(s, v) for s, v in pinned if (library, s, v) not in self._schemas]
         if missing:
             stored = lib.read_batch([ReadRequest(s, as_of=v, row_range=(0, 0)) for s, v in missing],

@@ -184,8 +184,7 @@ class Session:
         if isinstance(error, SchemaGrew):
             return True  # a pickle file had columns its folder's sample lacked, now learned: declared next
         if isinstance(error, SymbolChanged):
-            self.catalog.forget_latest(error.library, error.symbol)
-            self.catalog.changed()  # a wildcard naming it is resolved again too
+            self.catalog.saw_changes(error.changes)
             return True
         if isinstance(error, IndexNotMicroseconds):
             self.catalog.has_nanoseconds(error.library, error.symbol, error.version)

@@ -183,8 +183,15 @@ class ArcticSymbolSource(ScanSource):
     def check_latest(self, version: int | None) -> None:
         """The latest version (None: the symbol is gone) is the one planned with, or the statement must be
         planned again."""
-        if version != self.schema.version:
-            raise SymbolChanged(self.schema.library, self.schema.symbol, version)
+        change = self.change(version)
+        if change is not None:
+            raise SymbolChanged([change])
+
+    def change(self, version: int | None) -> tuple[str, str, int | None] | None:
+        """(library, symbol, version) when the latest ``version`` is not the one planned with, else None."""
+        if version == self.schema.version:
+            return None
+        return self.schema.library, self.schema.symbol, version
 
     def _pipeline(self, calls: list[dict], read_schema: pa.Schema, expression, wanted: list[str], executor):
         pending: Future | None = None

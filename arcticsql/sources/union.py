@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from arcticsql.conform import conform, union_schema
-from arcticsql.errors import ProgrammingError
+from arcticsql.errors import ProgrammingError, SymbolChanged
 from arcticsql.sources.plan import ReadPlan, arrow_filter, columns_of, plan_read, query_builder, translatable
 from arcticsql.sources.protocol import Node, ScanSource, export_batches
 from arcticsql.sources.read_log import ReadRecord
@@ -212,10 +212,12 @@ def _read_batch(group: list[_Job]) -> list[tuple[_Job, pa.Table]]:
                                         columns=stored, query_builder=query_builder(job.plan)))
             shapes.append(shape)
         items = entries[0][1].member.library.read_batch(requests, output_format="pyarrow")
+        changes = [change for (_, job), item in zip(entries, items) if job.member.verify_latest
+                   and (change := job.member.change(int(item.version) if hasattr(item, "data") else None))]
+        if changes:  # every member of the batch that changed, so that one new plan takes them all
+            raise SymbolChanged(changes)
         for (position, job), item, shape in zip(entries, items, shapes):
             member = job.member
-            if member.verify_latest:
-                member.check_latest(int(item.version) if hasattr(item, "data") else None)
             if not hasattr(item, "data"):
                 raise ProgrammingError(f"reading {member.schema.library}/{member.schema.symbol} failed: {item}")
             table = member.decode(item.data, shape)
