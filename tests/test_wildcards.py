@@ -259,3 +259,20 @@ def test_members_whose_columns_differ_only_in_case_share_them(conn):
     rows = conn.cursor().execute('SELECT symbol, sum(close) FROM "prices_daily/*" GROUP BY ALL ORDER BY ALL').fetchall()
     assert rows == [("LOW", 15.0), ("UP", 6.0)]
     assert conn.cursor().execute('SELECT count(*) FROM "prices_daily/*" WHERE CLOSE > 2.5').fetchone() == (4,)
+
+
+def test_a_repeated_wildcard_statement_pins_nothing_it_has_seen(store):
+    """Listed again (here at once: listing_ttl_s 0), its members' versions seen before are not asked for:
+    the reads check them."""
+    connection = arcticsql.connect(uri="mem://", config={"processing": {"listing_ttl_s": 0}})
+    lib = connection.catalog.library("prices_1min", create=True)
+    for ticker in TICKERS:
+        lib.write(ticker, minute_bars(periods=50))
+    cursor = connection.cursor()
+    query = 'SELECT symbol, count(*) FROM "prices_1min/*" GROUP BY ALL ORDER BY ALL'
+    first = cursor.execute(query).fetchall()
+    pins = ("read_metadata_batch", "read_metadata", "get_description_batch", "list_versions")
+    assert _listing_calls(connection, lambda: cursor.execute(query).fetchall(), pins) == 0
+    assert _listing_calls(connection, lambda: cursor.execute(query).fetchall(), ("list_symbols",)) == 1
+    assert cursor.execute(query).fetchall() == first
+    connection.close()

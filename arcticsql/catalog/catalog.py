@@ -167,32 +167,14 @@ class Catalog:
         self._latest[(library, symbol)] = version
 
     def saw_changes(self, changes: list[tuple[str, str, int | None]]) -> None:
-        """Reads found these symbols at newer versions (None: deleted) than planned with: they are the latest
-        seen now, and a kept wildcard resolution naming them takes them (their schemas are read, nothing
-        else is asked again: a repeated statement costs what its new versions cost)."""
+        """Reads found these symbols at newer versions (None: deleted) than planned with: those are the latest
+        seen now (a wildcard naming them takes them without asking again); a deleted one is listed again."""
         for library, symbol, version in changes:
             if version is None:
                 self.forget_latest(library, symbol)
+                self.changed()
             else:
                 self.saw_latest(library, symbol, version)
-        changed = {(library, symbol): version for library, symbol, version in changes}
-        for key, (made, schemas) in list(self._listings.items()):
-            if key[0] != "wildcard" or key[3] is not None:  # a wildcard at the latest versions
-                continue
-            members = [s for s in schemas if (s.library, s.symbol) in changed]
-            if not members:
-                continue
-            pinned: dict[str, list[tuple[str, int]]] = {}
-            for member in members:
-                version = changed[(member.library, member.symbol)]
-                if version is not None:
-                    pinned.setdefault(member.library, []).append((member.symbol, version))
-            renewed = {(s.library, s.symbol): s for library, pairs in pinned.items()
-                       for s in self._schemas_at(library, pairs)}
-            kept = [renewed.get((s.library, s.symbol), s) for s in schemas
-                    if changed.get((s.library, s.symbol), s.version) is not None]
-            self._listings[key] = (made, kept) if kept else None
-        self._listings = {key: value for key, value in self._listings.items() if value is not None}
 
     def forget_latest(self, library: str, symbol: str) -> bool:
         """Forget the latest version seen of a symbol (the next read pins it); whether one was known."""
@@ -249,73 +231,77 @@ class Catalog:
         return build_schema(library, symbol, int(item.version), item.data.schema, 0)
 
     def schemas(self, library: str, symbols: list[str], as_of: AsOf = None) -> list[SymbolSchema]:
-        """Schemas of many symbols of one library, with batched ArcticDB calls (a wildcard's members).
+        """The schemas of many symbols of one library pinned at ``as_of`` (the latest when None), with two
+        batched calls: a zero-row ``read_batch`` (each version and its columns) and a description of the
+        versions not described before.
 
         A symbol that has no version at ``as_of`` is an error naming it, except for a point in time before
-        the symbol existed, which leaves it out.
+        the symbol existed, or the latest version of a symbol deleted since it was listed: left out.
         """
         lib = self.library(library)
-        latest = self._latest_versions(lib, symbols) if as_of is None else {}
-        rest = [s for s in symbols if s not in latest]
-        infos = lib.read_metadata_batch([ReadInfoRequest(s, as_of=as_of) for s in rest]) if rest else []
-        found = {**latest, **{s: getattr(i, "version", None) for s, i in zip(rest, infos)}}
+        items = lib.read_batch([ReadRequest(s, as_of=as_of, row_range=(0, 0)) for s in symbols],
+                               output_format="pyarrow") if symbols else []
         pinned: list[tuple[str, int]] = []
-        for symbol in symbols:
-            version = found.get(symbol)
-            if version is None:
-                if isinstance(as_of, pd.Timestamp):
+        stored: dict[tuple[str, int], object] = {}
+        for symbol, item in zip(symbols, items):
+            if not hasattr(item, "data"):
+                if as_of is None or isinstance(as_of, pd.Timestamp):
                     continue
                 raise self.missing_version(library, symbol, as_of)
-            pinned.append((symbol, int(version)))
-        return self._schemas_at(library, pinned)
+            version = int(item.version)
+            if as_of is None:
+                self.saw_latest(library, symbol, version)
+            pinned.append((symbol, version))
+            stored[(symbol, version)] = item.data.schema
+        return self._schemas_at(library, pinned, stored)
 
-    def _schemas_at(self, library: str, pinned: list[tuple[str, int]]) -> list[SymbolSchema]:
-        """Schemas of (symbol, version) pairs of one library: cached, or read with two batched calls."""
+    def _schemas_at(self, library: str, pinned: list[tuple[str, int]],
+                    stored: dict[tuple[str, int], object] | None = None) -> list[SymbolSchema]:
+        """Schemas of (symbol, version) pairs of one library: cached, or described in one batched call (the
+        columns from ``stored`` zero-row schemas when given, else read too)."""
         lib = self.library(library)
         missing = [(s, v) for s, v in pinned if (library, s, v) not in self._schemas]
         if missing:
-            stored = lib.read_batch([ReadRequest(s, as_of=v, row_range=(0, 0)) for s, v in missing],
-                                    output_format="pyarrow")
+            stored = dict(stored or {})
+            unread = [(s, v) for s, v in missing if (s, v) not in stored]
+            if unread:
+                items = lib.read_batch([ReadRequest(s, as_of=v, row_range=(0, 0)) for s, v in unread],
+                                       output_format="pyarrow")
+                stored.update({pair: item.data.schema for pair, item in zip(unread, items)})
             descriptions = lib.get_description_batch([ReadInfoRequest(s, as_of=v) for s, v in missing])
-            for (symbol, version), item, description in zip(missing, stored, descriptions):
-                rows = int(description.row_count)
-                schema = build_schema(library, symbol, version, item.data.schema, rows,
-                                      (library, symbol, version) not in self._nanoseconds,
+            for (symbol, version), description in zip(missing, descriptions):
+                schema = build_schema(library, symbol, version, stored[(symbol, version)],
+                                      int(description.row_count), (library, symbol, version) not in self._nanoseconds,
                                       tuple(description.date_range))
                 with self._lock:
                     self._schemas[(library, symbol, version)] = schema
         return [self._schemas[(library, s, v)] for s, v in pinned]
 
-    #: From this many symbols on, the latest versions come from one library-wide listing.
-    LATEST_LISTING_FROM = 100
+    def wildcard(self, name: TableName, as_of: AsOf = None) -> list[tuple[SymbolSchema, bool]]:
+        """For each symbol version a pattern names, sorted by (library, symbol): its schema, and whether the
+        version is only the latest seen, which the read then checks (a version pinned now needs no check).
 
-    def _latest_versions(self, lib, symbols: list[str]) -> dict[str, int]:
-        """Latest live versions of many symbols in one ``list_versions(latest_only=True)`` call (about 10x
-        cheaper than reading each symbol's metadata); {} for a few symbols, which are pinned one by one."""
-        if len(symbols) < self.LATEST_LISTING_FROM:
-            return {}
-        wanted = set(symbols)
-        listing = lib.list_versions(latest_only=True, skip_snapshots=True)
-        return {key.symbol: int(key.version) for key, info in listing.items()
-                if key.symbol in wanted and not info.deleted}
-
-    def wildcard(self, name: TableName, as_of: AsOf = None) -> tuple[list[SymbolSchema], bool]:
-        """The schemas of the symbol versions a pattern names, sorted by (library, symbol), and whether the
-        versions are only the latest seen (the reads must check them): a repeated pattern is resolved
-        again only after ``listing_ttl_s`` or a write by this session."""
-        key = ("wildcard", name.library, name.symbol, _as_of_key(as_of))
-        schemas, kept = self._listed(key, lambda: self._resolve_wildcard(name, as_of))
-        return list(schemas), kept and as_of is None
-
-    def _resolve_wildcard(self, name: TableName, as_of: AsOf) -> list[SymbolSchema]:
+        The members are listed again after ``listing_ttl_s`` or a write by this session; a member whose
+        latest version was seen before is not asked again (its read checks it), so a repeated statement
+        costs what its new members and new versions cost.
+        """
+        key = ("members", name.library, name.symbol, _as_of_key(as_of))
+        pairs, _kept = self._listed(key, lambda: self.expand(name.library, name.symbol, as_of))
         by_library: dict[str, list[str]] = {}
-        for library, symbol in self.expand(name.library, name.symbol, as_of):
+        for library, symbol in pairs:
             by_library.setdefault(library, []).append(symbol)
-        schemas = [schema for library, symbols in by_library.items()
-                   for schema in self.schemas(library, symbols, as_of)]
-        if not schemas:
+        found: list[tuple[SymbolSchema, bool]] = []
+        for library, symbols in by_library.items():
+            seen = {} if as_of is not None else {
+                symbol: schema for symbol in symbols
+                if (schema := self._schemas.get((library, symbol, self._latest.get((library, symbol))))) is not None}
+            pinned = {schema.symbol: schema for schema in
+                      self.schemas(library, [s for s in symbols if s not in seen], as_of)}
+            found.extend((seen[s], True) if s in seen else (pinned[s], False)
+                         for s in symbols if s in seen or s in pinned)
+        if not found:
             raise self.no_match(name.library, name.symbol, as_of)
-        return schemas
+        return found
 
     def expand(self, library_pattern: str, symbol_pattern: str, as_of: AsOf = None) -> list[tuple[str, str]]:
         """Every (library, symbol) a pattern names, sorted; an exact part is checked, not listed."""

@@ -105,13 +105,13 @@ class Session:
 
     def wildcard_source(self, name: TableName, as_of) -> UnionSource:
         """The union of the symbol versions a pattern names; an error when it matches nothing."""
-        schemas, verify_latest = self.catalog.wildcard(name, as_of)
+        found = self.catalog.wildcard(name, as_of)
         spelling: dict[str, str] = {}
-        for schema in schemas:  # a column is named as first seen, whatever its case in later members
+        for schema, _verify in found:  # a column is named as first seen, whatever its case in later members
             for column in schema.names:
                 spelling.setdefault(column.lower(), column)
-        members = [self._symbol_source(schema.respelled(spelling), verify_latest=verify_latest)
-                   for schema in schemas]
+        members = [self._symbol_source(schema.respelled(spelling), verify_latest=verify)
+                   for schema, verify in found]
         return UnionSource(members, executor=self.executor, progress=self.report_progress, label=str(name))
 
     def _symbol_source(self, schema, *, verify_latest: bool = False) -> ArcticSymbolSource:
