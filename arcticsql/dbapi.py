@@ -189,7 +189,9 @@ class Cursor:
                 warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
                 return getattr(self._duck, method)(*args)
         except Exception as error:
-            raise translate(error, self.connection.session.store.failure) from error
+            # an error while rows stream (a cast failing at run time) names the user's tables too
+            session = self.connection.session
+            raise translate(error, session.store.failure, session.words()) from error
 
     def _check_open(self) -> None:
         if self.closed:

@@ -152,18 +152,23 @@ def _stream_failure(error: BaseException) -> BaseException | None:
     return None
 
 
-def translate(error: BaseException, store_failure: Callable[[BaseException], Error | None] | None = None) -> Error:
+def translate(error: BaseException, store_failure: Callable[[BaseException], Error | None] | None = None,
+              words: Callable[[str], str] | None = None) -> Error:
     """The arcticsql error for an exception raised by DuckDB, ArcticDB, the storage layer or sqlglot.
 
     ``store_failure(error)``: the error for an ArcticDB store that failed to answer (unreachable, timed out,
-    access denied), naming the store; None for other errors (see ``arcticsql.catalog.arctic.Store``)."""
+    access denied), naming the store; None for other errors (see ``arcticsql.catalog.arctic.Store``).
+    ``words`` puts a DuckDB message in the user's words (see :mod:`arcticsql.engine.user_errors`); without
+    it the message is joined onto one line."""
     if isinstance(error, Error):
         return error
     original = _stream_failure(error)
     if original is not None:
-        return translate(original, store_failure)
+        return translate(original, store_failure, words)
     for source, target in _duckdb_mapping():
         if isinstance(error, source):
+            if words is not None:
+                return target(words(str(error).split(_PYTHON_DETAIL)[0]))
             return target(_first_line(error).split(_PYTHON_DETAIL)[0])
     module = type(error).__module__ or ""
     if module.startswith("arcticdb"):

@@ -150,12 +150,15 @@ def test_interrupt_cancels_a_running_query_and_keeps_the_cursor(conn):
     assert cur.execute("SELECT 42").fetchone() == (42,)
 
 
-def test_errors_are_dbapi_errors_with_one_line(conn):
+def test_errors_are_dbapi_errors_with_one_line_and_the_caret_on_its_own(conn):
     cur = conn.cursor()
     for bad in ["SELECT * FROM nowhere", "SELECT 1 +", "SELECT * FROM prices_1min.NOPE", "SELECT 'a'::INTEGER"]:
         with pytest.raises(arcticsql.Error) as caught:
             cur.execute(bad).fetchall()
-        assert "\n" not in str(caught.value)
+        message, *context = str(caught.value).split("\n")
+        assert "LINE" not in message and "^" not in message
+        assert context == [] or (len(context) == 2 and context[0] == f"LINE 1: {bad}"
+                                 and set(context[1][len("LINE 1: "):].strip()) == {"^"})
 
 
 def test_type_objects_compare_with_type_names():

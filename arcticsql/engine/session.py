@@ -9,6 +9,8 @@ statement.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,13 +21,21 @@ from sqlglot import exp
 from arcticsql.catalog import Catalog, Store
 from arcticsql.config import Settings
 from arcticsql.engine.registry import Registry
-from arcticsql.errors import IndexNotMicroseconds, InterfaceError, ProgrammingError, SchemaGrew, SymbolChanged
+from arcticsql.engine.user_errors import in_user_words
+from arcticsql.errors import (
+    IndexNotMicroseconds,
+    InterfaceError,
+    ProgrammingError,
+    SchemaGrew,
+    SymbolChanged,
+    translate,
+)
 from arcticsql.sources.catalog_tables import CatalogSource
 from arcticsql.sources.pickles import learn_pickle_schemas, pickle_files_table, read_pickle_source
 from arcticsql.sources.read_log import ReadLog
 from arcticsql.sources.symbol import ArcticSymbolSource
 from arcticsql.sources.union import UnionSource
-from arcticsql.sql.names import CATALOG_LIBRARY, TableName
+from arcticsql.sql.names import CATALOG_LIBRARY, TableName, sql_name
 from arcticsql.sql.references import FunctionReference, ParsedStatement, Reference, parse_statement, rewrite
 from arcticsql.sql.tokens import split_statements
 
@@ -56,6 +66,8 @@ class Session:
         self.progress = None
         #: Pickle stores by location, kept for the session (a GCS store holds a client and its connections).
         self._stores: dict = {}
+        #: What each registered name stands for, as the user wrote it (errors name the user's tables).
+        self.labels: dict[str, str] = {}
         self.closed = False
 
     def new_duck_connection(self) -> duckdb.DuckDBPyConnection:
@@ -154,7 +166,9 @@ class Session:
             pairs.append((reference, self._name(registry, source, creates_view)))
         for call in parsed.functions:
             pairs.append((call, self._name(registry, self.function_source(call), creates_view)))
-        return rewrite(parsed, pairs)
+        rewritten = rewrite(parsed, pairs)
+        self.labels.update((span.name, span.label) for span in rewritten.spans if span.name)
+        return rewritten
 
     def _name(self, registry: Registry, source, for_view: bool) -> str:
         name = registry.name_for(source, pin=for_view)
@@ -173,8 +187,36 @@ class Session:
             raise ProgrammingError("a store command's source must be a query (SELECT, FROM, VALUES, WITH ...)")
         text = self.prepare(duck, parsed, self.arctic_references(duck, parsed), statements[0].text)
         abort_pending(duck)
-        relation = duck.sql(text, params=params) if params is not None else duck.sql(text)
-        return relation.to_arrow_table()
+        try:
+            relation = duck.sql(text, params=params) if params is not None else duck.sql(text)
+            return relation.to_arrow_table()
+        except Exception as error:
+            raise translate(error, self.store.failure, self.words(statements[0].text, text)) from error
+
+    # -- errors in the user's words --------------------------------------------------------------------------
+    def words(self, statement: str | None = None, rewritten: str | None = None) -> Callable[[str], str]:
+        """What puts a DuckDB error about ``statement`` (run as ``rewritten``) in the user's words: their
+        table names, their statement under the caret, ArcticDB names as suggestions."""
+        def in_words(message: str) -> str:
+            return in_user_words(message, statement, rewritten, self.labels, self.suggest_tables)
+
+        return in_words
+
+    def suggest_tables(self, name: str) -> list[str]:
+        """ArcticDB tables a one-part table name DuckDB did not find may mean: symbols of that name (or
+        close) in any library, and a library of that name as ``"library/*"``."""
+        found: list[str] = []
+        try:
+            libraries = self.catalog.library_names()
+            for library in libraries:
+                symbols = self.catalog.symbols(library)
+                close = difflib.get_close_matches(name, symbols, n=3, cutoff=0.75)
+                close += [s for s in symbols if s.lower() == name.lower() and s not in close]
+                found += [sql_name(library, symbol) for symbol in close]
+            found += [f'"{library}/*"' for library in difflib.get_close_matches(name, libraries, n=2, cutoff=0.75)]
+        except Exception:  # noqa: BLE001 - suggestions are best effort
+            return found[:3]
+        return found[:3]
 
     # -- planning again -----------------------------------------------------------------------------------
     def plan_again(self, error: Exception, text: str, tried: set[str]) -> bool:

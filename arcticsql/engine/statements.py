@@ -10,31 +10,34 @@ newer version, a pickle file with more columns) is planned again, at most :data:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlglot import exp
 
+from arcticsql.engine.registry import PREFIX
 from arcticsql.engine.session import Session, abort_pending
 from arcticsql.errors import Error, ProgrammingError, translate
 from arcticsql.sql.commands import store_command
 from arcticsql.sql.references import parse_statement
 from arcticsql.sql.tokens import Statement, split_statements
 from arcticsql.writes.arctic import StoreResult
-from arcticsql.writes.commands import run_store_command
+from arcticsql.writes.commands import Changed, run_store_command
 
 #: times one statement is planned again after plans proved out of date (see Session.plan_again)
 MAX_REPLANS = 4
 
 _SHOW_TABLES = re.compile(r"^\s*SHOW\s+(ALL\s+)?TABLES\s*$", re.IGNORECASE)
 
-#: What ``SHOW TABLES`` lists: every ArcticDB symbol, then DuckDB's own tables and views.
-SHOW_TABLES_SQL = """
+#: What ``SHOW TABLES`` lists: every ArcticDB symbol, then DuckDB's own tables and views (not the names
+#: arcticsql registers its scans under).
+SHOW_TABLES_SQL = f"""
 SELECT library, symbol AS name, 'arcticdb' AS kind, rows FROM arcticsql.symbols
 UNION ALL
 SELECT schema_name, table_name, 'duckdb table', estimated_size FROM duckdb_tables()
 UNION ALL
-SELECT schema_name, view_name, 'duckdb view', NULL FROM duckdb_views() WHERE NOT internal
+SELECT schema_name, view_name, 'duckdb view', NULL FROM duckdb_views()
+WHERE NOT internal AND NOT starts_with(view_name, '{PREFIX}')
 ORDER BY kind, library, name
 """
 
@@ -85,16 +88,18 @@ def execute_statement(session: Session, duck, statement: Statement, params: Any)
 
 
 def _run(session: Session, duck, statement: Statement, params: Any) -> Outcome:
+    text = prepared = statement.text
     try:
         session.attach_views(duck)
-        text = SHOW_TABLES_SQL if _SHOW_TABLES.match(statement.text) else statement.text
+        text = prepared = SHOW_TABLES_SQL if _SHOW_TABLES.match(statement.text) else statement.text
         parsed = parse_statement(text)
-        command = store_command(parsed, text)
+        references = session.arctic_references(duck, parsed)
+        # a store command writes to ArcticDB: its target is never a DuckDB schema's table (main.t)
+        command = store_command(replace(parsed, references=tuple(references)), text)
         if command is not None:
             written = run_store_command(command, catalog=session.catalog, settings=session.settings,
                                         run_query=lambda query: session.query_arrow(duck, query, params))
             return _written(duck, written)
-        references = session.arctic_references(duck, parsed)
         prepared = session.prepare(duck, parsed, references, text)
         duck.execute(prepared, params) if params is not None else duck.execute(prepared)
         if isinstance(parsed.tree, (exp.Insert, exp.Update, exp.Delete)):
@@ -106,11 +111,13 @@ def _run(session: Session, duck, statement: Statement, params: Any) -> Outcome:
             return Outcome(rowcount=-1, has_result=False)
         return Outcome(rowcount=-1, has_result=True)
     except Exception as error:
-        raise translate(error, session.store.failure) from error
+        raise translate(error, session.store.failure, session.words(text, prepared)) from error
 
 
 def _written(duck, written) -> Outcome:
-    """A store command's answer: one row saying what was written."""
+    """A store command's answer: one row saying what was written (a DROP or DELETE: the message)."""
+    if isinstance(written, Changed):
+        return Outcome(rowcount=written.rows, message=str(written), has_result=False)
     if isinstance(written, StoreResult):
         duck.execute("SELECT ? AS library, ? AS symbol, ?::BIGINT AS version, ?::BIGINT AS rows, ? AS mode",
                      [written.library, written.symbol, written.version, written.rows, written.mode])

@@ -15,6 +15,8 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
+from sqlglot import exp
+
 _GLOB = re.compile(r"[*?\[]")
 
 #: The library name of arcticsql's own catalog tables (arcticsql.symbols, ...): no ArcticDB library has it.
@@ -45,6 +47,11 @@ def table_name(parts: list[str]) -> TableName | None:
     if len(parts) == 2:
         return TableName(parts[0], parts[1])
     return None
+
+
+def sql_name(library: str, symbol: str) -> str:
+    """How to write a symbol in SQL: ``prices_1min.AAPL``, ``signals."momentum/SP500"``."""
+    return exp.table_(exp.to_identifier(symbol), db=exp.to_identifier(library)).sql("duckdb")
 
 
 def is_glob(text: str) -> bool:

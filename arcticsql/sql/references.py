@@ -36,7 +36,7 @@ class Reference:
     end: int
     alias: str | None        # the alias the user wrote, if any
     in_from: bool            # inside FROM/JOIN (may take an alias)
-    is_target: bool = False  # the table an INSERT or CREATE TABLE writes to
+    is_target: bool = False  # the table an INSERT, CREATE TABLE, DROP, DELETE ... writes to or changes
     qualified: bool = False  # written as two parts (first.second): the first may be a DuckDB schema
 
 
@@ -57,11 +57,48 @@ TABLE_FUNCTIONS = ("read_pickle", "pickle_files")
 
 
 @dataclass(frozen=True)
+class Qualifier:
+    """A column qualifier naming an ArcticDB table, such as ``prices_1min."AAPL"`` in
+    ``prices_1min."AAPL".close`` (how SQLAlchemy and other tools write columns)."""
+
+    name: TableName
+    start: int               # span of the qualifier in the statement text (inclusive)
+    end: int
+
+
+@dataclass(frozen=True)
 class ParsedStatement:
     text: str                    # the statement with AT clauses blanked
     tree: exp.Expression | None  # None when sqlglot cannot parse it (it then goes to DuckDB as is)
     references: tuple[Reference, ...]
     functions: tuple[FunctionReference, ...] = ()
+    qualifiers: tuple[Qualifier, ...] = ()
+
+
+@dataclass(frozen=True)
+class Span:
+    """One replacement made by :func:`rewrite`: ``[old_start, old_end)`` of the statement became
+    ``[new_start, new_end)`` of the rewritten text; ``name`` is the registered name, ``label`` what the
+    user wrote."""
+
+    old_start: int
+    old_end: int
+    new_start: int
+    new_end: int
+    name: str
+    label: str
+
+
+class Rewritten(str):
+    """The rewritten statement text, with the :class:`Span` of every replacement (to map DuckDB's error
+    positions back to the user's text, see :mod:`arcticsql.sql.error_context`)."""
+
+    spans: tuple[Span, ...] = ()
+
+    def __new__(cls, text: str, spans: tuple[Span, ...] = ()) -> Rewritten:
+        made = super().__new__(cls, text)
+        made.spans = spans
+        return made
 
 
 @functools.lru_cache(maxsize=512)
@@ -85,7 +122,7 @@ def parse_statement(text: str) -> ParsedStatement:
     if explain:
         blanked = explain.group(0) + blanked[explain.end():]
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
-    target = _write_target(tree)
+    targets = _write_targets(tree)
     references = []
     calls = []
     for table in tree.find_all(exp.Table):
@@ -111,13 +148,28 @@ def parse_statement(text: str) -> ParsedStatement:
             end=end,
             alias=table.alias or None,
             in_from=isinstance(table.parent, (exp.From, exp.Join)),
-            is_target=table is target,
+            is_target=any(table is t for t in targets),
             qualified=len(names) == 2,
         ))
     references.sort(key=lambda r: r.start)
     functions = _function_references(parsed_text, calls)
     _check_time_travel(as_of_at, references, functions)
-    return ParsedStatement(blanked, tree, tuple(references), functions)
+    return ParsedStatement(blanked, tree, tuple(references), functions, _qualifiers(tree, renamed))
+
+
+def _qualifiers(tree: exp.Expression, renamed: dict[int, str]) -> tuple[Qualifier, ...]:
+    """Column qualifiers that name an ArcticDB table: ``lib.SYM.col`` and ``"lib/SYM".col``."""
+    found = []
+    for column in tree.find_all(exp.Column):
+        parts = [column.args.get(key) for key in ("db", "table")]
+        parts = [p for p in parts if isinstance(p, exp.Identifier)]
+        if not parts or (column.args.get("catalog") is not None):
+            continue
+        name = table_name([renamed.get(p.meta.get("start"), p.name) for p in parts])
+        start, end = parts[0].meta.get("start"), parts[-1].meta.get("end")
+        if name is not None and start is not None and end is not None:
+            found.append(Qualifier(name, start, end))
+    return tuple(sorted(found, key=lambda q: q.start))
 
 
 def _parsable(text: str) -> tuple[str, dict[int, str]]:
@@ -182,36 +234,62 @@ def _function_references(text: str, calls: list[exp.Table]) -> tuple[FunctionRef
     return tuple(found)
 
 
-def _write_target(tree: exp.Expression) -> exp.Table | None:
-    """The table an INSERT INTO or CREATE TABLE statement writes to."""
-    if isinstance(tree, (exp.Insert, exp.Create)):
+def _write_targets(tree: exp.Expression) -> list[exp.Table]:
+    """The tables a statement writes to or changes: INSERT INTO, CREATE TABLE, DROP, DELETE, UPDATE,
+    ALTER, TRUNCATE."""
+    if isinstance(tree, (exp.Insert, exp.Create, exp.Delete, exp.Update, exp.Alter)):
         target = tree.this
         if isinstance(target, exp.Schema):
             target = target.this
-        return target if isinstance(target, exp.Table) else None
-    return None
+        return [target] if isinstance(target, exp.Table) else []
+    if isinstance(tree, exp.Drop):
+        return [t for t in tree.args.get("tables") or [tree.this] if isinstance(t, exp.Table)]
+    if isinstance(tree, exp.TruncateTable):
+        return [t for t in tree.expressions if isinstance(t, exp.Table)]
+    return []
 
 
-def rewrite(parsed: ParsedStatement, replacements: list[tuple[Reference | FunctionReference, str]]) -> str:
+def rewrite(parsed: ParsedStatement, replacements: list[tuple[Reference | FunctionReference, str]]) -> Rewritten:
     """The statement text with each given reference replaced by its registered name.
 
     A reference in FROM/JOIN without an alias gets its symbol name as alias when that is unambiguous, so
-    ``AAPL.close`` keeps working after ``FROM prices_1min.AAPL``.
+    ``AAPL.close`` keeps working after ``FROM prices_1min.AAPL``; a column qualified by the table's own
+    name (``prices_1min.AAPL.close``, ``"prices_1min/AAPL".close``) is qualified by that alias, or by the
+    registered name.
     """
     text = parsed.text
     symbols = [r.name.symbol for r in parsed.references]
-    pieces, cursor = [], 0
-    for reference, name in sorted(replacements, key=lambda pair: pair[0].start):
+    edits: list[tuple[int, int, str, str]] = []  # (start, end inclusive, replacement, name)
+    qualifying: dict[TableName, str | None] = {}
+    for reference, name in replacements:
         replacement = _quote(name)
-        if (isinstance(reference, Reference) and reference.in_from and reference.alias is None
-                and not reference.name.is_pattern):
-            if symbols.count(reference.name.symbol) == 1:
-                replacement += f" AS {_quote(reference.name.symbol)}"
-        pieces.append(text[cursor:reference.start])
-        pieces.append(replacement)
-        cursor = reference.end + 1
+        if isinstance(reference, Reference):
+            alias = None
+            if reference.alias is None:
+                alias = _quote(name)
+                if (reference.in_from and not reference.name.is_pattern
+                        and symbols.count(reference.name.symbol) == 1):
+                    replacement += f" AS {_quote(reference.name.symbol)}"
+                    alias = _quote(reference.name.symbol)
+            # the same table named twice without aliases: a qualifier would be ambiguous, leave it
+            qualifying[reference.name] = alias if reference.name not in qualifying else None
+        edits.append((reference.start, reference.end, replacement, name))
+    for qualifier in parsed.qualifiers:
+        alias = qualifying.get(qualifier.name)
+        if alias is not None:
+            edits.append((qualifier.start, qualifier.end, alias, ""))
+    pieces, spans, cursor, length = [], [], 0, 0
+    for start, end, replacement, name in sorted(edits):
+        if start < cursor:
+            continue  # overlapping spans cannot happen in parsed SQL; be safe
+        before = text[cursor:start]
+        pieces.extend((before, replacement))
+        new_start = length + len(before)
+        spans.append(Span(start, end + 1, new_start, new_start + len(replacement), name, text[start:end + 1]))
+        length = new_start + len(replacement)
+        cursor = end + 1
     pieces.append(text[cursor:])
-    return "".join(pieces)
+    return Rewritten("".join(pieces), tuple(spans))
 
 
 def _quote(name: str) -> str:
