@@ -88,6 +88,20 @@ def _symbols(shell, args: str) -> None:
     shell.emit_rows(introspection.symbols(shell.catalog, *parts))
 
 
+@command("tables", ".tables [LIBRARY|PATTERN]", "List tables: ArcticDB symbols as SQL names, then DuckDB's",
+         argument="library")
+def _tables(shell, args: str) -> None:
+    names = introspection.table_names(shell.cursor, shell.catalog, args.rstrip(";").strip() or None)
+    shell.emit_names(names)
+
+
+@command("schema", ".schema [TABLE|LIBRARY|PATTERN]", "CREATE TABLE lines with the columns of tables",
+         argument="table")
+def _schema(shell, args: str) -> None:
+    for line in introspection.schema_statements(shell.cursor, shell.catalog, args.rstrip(";").strip() or None):
+        shell.emit_text(line)
+
+
 @command("pickles", ".pickles [GLOB]", "List pickle files with their attrs (default: all, **/*.pkl)")
 def _pickles(shell, args: str) -> None:
     glob = args.rstrip(";").strip() or "**/*.pkl"
@@ -141,11 +155,28 @@ def _timer(shell, args: str) -> None:
     shell.timer = args == "on"
 
 
-@command("maxrows", ".maxrows N", "Rows shown in table, markdown and line modes (0: all)")
+@command("maxrows", ".maxrows N", "Rows shown of a result, first and last (default 40; 0: all)")
 def _maxrows(shell, args: str) -> None:
     if not args.isdigit():
-        raise UsageError(f"usage: .maxrows N   (now {shell.max_rows})")
+        now = "40 on a terminal, all elsewhere" if shell.max_rows is None else shell.max_rows
+        raise UsageError(f"usage: .maxrows N   (now {now})")
     shell.max_rows = int(args)
+
+
+@command("last", ".last", "Show the last result in full: every row and column (paged)")
+def _last(shell, args: str) -> None:
+    shell.show_last()
+
+
+@command("pager", ".pager on|off|COMMAND", "Page results taller than the screen (default on: $PAGER, less)",
+         choices=("on", "off"))
+def _pager(shell, args: str) -> None:
+    if not args:
+        shell.say(f"pager: {'on' if shell.pager else 'off'} ({shell.pager_command or 'default: $PAGER or less'})")
+    elif args in ("on", "off"):
+        shell.pager = args == "on"
+    else:
+        shell.pager, shell.pager_command = True, args
 
 
 @command("quit", ".quit", "Leave arcticsql (or Ctrl-D)", aliases=("exit",))

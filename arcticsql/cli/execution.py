@@ -10,8 +10,12 @@ from __future__ import annotations
 import threading
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import IO, TypeVar
+
+import pyarrow as pa
 
 T = TypeVar("T")
 
@@ -70,26 +74,78 @@ def _stop(cursor, worker: threading.Thread) -> None:
             continue
 
 
-def fetch_rows(cursor, limit: int, cancel: threading.Event) -> list[tuple]:
-    """Up to ``limit`` rows (all when 0)."""
-    if limit:
-        return cursor.fetchmany(limit)
+@dataclass
+class Collected:
+    """A result as a terminal shows it: its first rows, its last rows (None when every row is in
+    ``head``) and the number of rows. For ``.last``, the rows after ``head``: ``more`` (Python rows) then
+    ``rest`` (Arrow); ``rest`` is None when the result was larger than :data:`KEEP_ROWS` rows or
+    :data:`KEEP_BYTES`."""
+
+    head: list[tuple]
+    tail: list[tuple] | None
+    total: int
+    more: list[tuple] = field(default_factory=list)
+    rest: pa.Table | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Whether every row can be shown again (by ``.last``)."""
+        return self.tail is None or self.rest is not None
+
+
+#: The most rows (and bytes) of a result kept for ``.last``.
+KEEP_ROWS = 100_000
+KEEP_BYTES = 256 * 2**20
+
+
+def collect(cursor, limit: int, cancel: threading.Event, to_rows: Callable[[pa.Table], list[tuple]]) -> Collected:
+    """The first and last rows of the result on ``cursor`` (``limit`` in all; every row when 0) and its
+    row count. The rows past the first ``limit + 1`` are read as Arrow batches, counted and dropped but for
+    the last ones (and all, within :data:`KEEP_ROWS`, for ``.last``); ``to_rows`` turns Arrow rows into
+    Python rows as the cursor would have."""
+    if not limit:
+        rows = fetch_all(cursor, cancel)
+        return Collected(rows, None, len(rows))
+    first = cursor.fetchmany(limit + 1)
+    if len(first) <= limit:
+        return Collected(first, None, len(first))
+    head_size = (limit + 1) // 2
+    tail_size = limit - head_size
+    head, more = first[:head_size], first[head_size:]
+    kept: list[pa.RecordBatch] | None = []
+    kept_bytes = 0
+    last: deque[pa.RecordBatch] = deque()
+    last_rows = 0
+    total = len(first)
+    with warnings.catch_warnings():  # the copy DuckDB warns about is of one batch at a time
+        warnings.simplefilter("ignore")
+        reader = cursor.fetch_record_batch(100_000)
+        for batch in reader:
+            if cancel.is_set():
+                raise Cancelled()
+            total += batch.num_rows
+            if kept is not None:
+                kept.append(batch)
+                kept_bytes += batch.nbytes
+                if total - head_size > KEEP_ROWS or kept_bytes > KEEP_BYTES:
+                    kept = None
+            last.append(batch)
+            last_rows += batch.num_rows
+            while last and last_rows - last[0].num_rows >= tail_size:
+                last_rows -= last.popleft().num_rows
+        schema = reader.schema
+    ending = to_rows(pa.Table.from_batches(list(last), schema=schema)) if last else []
+    tail = (more + ending)[len(more) + len(ending) - tail_size:] if tail_size else []
+    rest = pa.Table.from_batches(kept, schema=schema) if kept is not None else None
+    return Collected(head, tail, total, more, rest)
+
+
+def fetch_all(cursor, cancel: threading.Event) -> list[tuple]:
+    """Every remaining row."""
     rows: list[tuple] = []
     for chunk in iter_chunks(cursor, cancel):
         rows.extend(chunk)
     return rows
-
-
-def count_rest(cursor, cancel: threading.Event) -> int:
-    """The number of rows not fetched yet, counted in Arrow batches without keeping them."""
-    rest = 0
-    with warnings.catch_warnings():  # the copy DuckDB warns about is of one batch at a time
-        warnings.simplefilter("ignore")
-        for batch in cursor.fetch_record_batch(100_000):
-            if cancel.is_set():
-                raise Cancelled()
-            rest += batch.num_rows
-    return rest
 
 
 def iter_chunks(cursor, cancel: threading.Event):

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlglot import exp
+
+from arcticsql.engine.registry import PREFIX
 from arcticsql.errors import ProgrammingError, suggest
-from arcticsql.sql.names import TableName, is_glob, matches
+from arcticsql.sql.names import TableName, is_glob, matches, sql_name
 from arcticsql.sql.references import parse_statement
 
 
@@ -22,10 +25,21 @@ class Rows:
     note: str | None = None
 
 
+def table_text(text: str) -> str:
+    """A table name as SQL: ``prices_1min/*`` (as a shell passes ``'prices_1min/*'``) or
+    ``'prices_1min/AAPL'`` quoted as the identifier it names; anything else as written."""
+    text = text.strip().rstrip(";").strip()
+    if len(text) > 1 and text[0] == text[-1] == "'":
+        text = text[1:-1].replace("''", "'")
+    elif not ("/" in text or is_glob(text)) or text.startswith('"') or "(" in text:
+        return text
+    return '"' + text.replace('"', '""') + '"'
+
+
 def parse_table(text: str) -> tuple[TableName | None, object]:
     """The ArcticDB library/symbol (and ``AT (...)`` as-of) a table name written in SQL refers to;
     ``(None, None)`` for a DuckDB table or view."""
-    parsed = parse_statement(f"SELECT * FROM {text}")
+    parsed = parse_statement(f"SELECT * FROM {table_text(text)}")
     if parsed.tree is None:
         raise ProgrammingError(f"not a table name: {text}")
     if not parsed.references:
@@ -83,11 +97,25 @@ def symbols(catalog, library: str | None = None, pattern: str | None = None) -> 
 def describe(cursor, catalog, table: str) -> Rows:
     """Columns and types of a table (``DESCRIBE``), with the index columns, version and row count of an
     ArcticDB symbol."""
+    table = table_text(table)
     name, as_of = parse_table(table)
     # a table function such as read_pickle('...') is described through a query over it
     subject = f"SELECT * FROM {table}" if table.rstrip().endswith(")") and name is None else table
-    described = cursor.execute(f"DESCRIBE {subject}").fetchall()
-    if name is None or name.is_pattern or name.library not in catalog.library_names():
+    try:
+        described = cursor.execute(f"DESCRIBE {subject}").fetchall()
+    except ProgrammingError as error:
+        if name is not None or "does not exist" not in str(error):
+            raise
+        found = cursor.connection.session.suggest_tables(table.strip('"'))
+        hint = f"; did you mean {', '.join(found)}?" if found else \
+            " (ArcticDB tables are library.symbol; .tables lists them)"
+        raise ProgrammingError(f"no table named {table}{hint}") from None
+    if name is not None and name.is_pattern:
+        members = catalog.expand(name.library, name.symbol, as_of)
+        shown = ", ".join(f"{lib}/{sym}" for lib, sym in members[:5]) + (", ..." if len(members) > 5 else "")
+        note = f"{name}: {len(members)} symbol{'' if len(members) == 1 else 's'} ({shown})"
+        return Rows(["column", "type"], ["VARCHAR", "VARCHAR"], [(r[0], r[1]) for r in described], note)
+    if name is None or name.library not in catalog.library_names():
         return Rows(["column", "type"], ["VARCHAR", "VARCHAR"], [(r[0], r[1]) for r in described])
     schema = catalog.schema(name.library, name.symbol, as_of)
     rows = [(r[0], r[1], "index" if r[0] in schema.index_columns else "") for r in described]
@@ -106,3 +134,69 @@ def versions(catalog, table: str) -> Rows:
             for v in catalog.versions(name.library, name.symbol)]
     return Rows(["version", "date", "snapshots", "deleted"],
                 ["BIGINT", "TIMESTAMP WITH TIME ZONE", "VARCHAR", "BOOLEAN"], rows)
+
+
+#: DuckDB's own tables and views (not its catalog's, not the names arcticsql registers its scans under).
+_DUCKDB_TABLES = exp.union(
+    exp.select("schema_name", "table_name", exp.Literal.string("TABLE").as_("kind"), "sql")
+    .from_("duckdb_tables()").where("NOT internal"),
+    exp.select("schema_name", "view_name", exp.Literal.string("VIEW"), "sql").from_("duckdb_views()")
+    .where(exp.and_("NOT internal", exp.not_(exp.func("starts_with", exp.column("view_name"),
+                                                      exp.Literal.string(PREFIX))))),
+    distinct=False,
+).sql("duckdb")
+
+
+def _duckdb_tables(cursor) -> list[tuple[str, str, str]]:
+    """(SQL name, kind, CREATE statement) of DuckDB's own tables and views."""
+    rows = cursor.execute(_DUCKDB_TABLES).fetchall()
+    out = []
+    for schema, name, kind, sql in sorted(rows, key=lambda r: (r[0] != "main", r[0], r[1])):
+        ident = exp.to_identifier(name).sql("duckdb")
+        out.append((ident if schema in ("main", "temp") else f"{exp.to_identifier(schema).sql('duckdb')}.{ident}",
+                    kind, sql))
+    return out
+
+
+def _split_pattern(catalog, pattern: str | None) -> tuple[str, str | None] | None:
+    """(library pattern, symbol pattern) for ``.tables``/``.schema`` arguments: ``lib``, ``lib/sym*``,
+    ``lib.sym``; None when it names no library (a DuckDB table, perhaps)."""
+    if pattern is None:
+        return "*", None
+    name, _as_of = parse_table(pattern) if ("/" in pattern or "." in pattern) else (None, None)
+    if name is not None:
+        return name.library, name.symbol
+    if is_glob(pattern) or pattern in catalog.library_names():
+        return pattern, None
+    return None
+
+
+def table_names(cursor, catalog, pattern: str | None = None) -> list[str]:
+    """``.tables``: the ArcticDB tables (as SQL names) matching ``pattern`` (a library, or library/symbol
+    globs; default all), then DuckDB's own tables and views."""
+    parts = _split_pattern(catalog, pattern)
+    names = [sql_name(lib, sym) for lib, sym in matching_symbols(catalog, *parts)] if parts else []
+    duck = [name for name, _kind, _sql in _duckdb_tables(cursor)]
+    if pattern is not None:
+        duck = [name for name in duck if matches(pattern, name)]
+    return names + duck
+
+
+def schema_statements(cursor, catalog, pattern: str | None = None) -> list[str]:
+    """``.schema``: a ``CREATE TABLE`` line per table matching ``pattern`` (as for :func:`table_names`),
+    with the columns DuckDB sees; an ArcticDB table notes its index."""
+    statements = []
+    parts = _split_pattern(catalog, pattern)
+    for library, symbol in matching_symbols(catalog, *parts) if parts else []:
+        name = sql_name(library, symbol)
+        described = cursor.execute(f"DESCRIBE {name}").fetchall()
+        schema = catalog.schema(library, symbol)
+        columns = ", ".join(f"{exp.to_identifier(r[0]).sql('duckdb')} {r[1]}" for r in described)
+        index = ", ".join(schema.index_columns) or "none"
+        statements.append(f"CREATE TABLE {name}({columns});  -- ArcticDB, index: {index}")
+    for name, _kind, sql in _duckdb_tables(cursor):
+        if pattern is None or matches(pattern, name):
+            statements.append(sql.rstrip())
+    if pattern is not None and not statements:
+        raise ProgrammingError(f"no table matches {pattern}")
+    return statements

@@ -3,11 +3,14 @@
     arcticsql                                  the REPL (or run standard input when it is not a terminal)
     arcticsql run report.sql --param day=2024-01-02 --format csv
     arcticsql query "SELECT count(*) FROM prices_1min.AAPL"
+    echo 'SELECT 42' | arcticsql query -           SQL from standard input (also: run -, arcticsql < file.sql)
     arcticsql ls 'prices_1min/A*'
     arcticsql describe prices_1min.AAPL
     arcticsql demo --symbols 5 --days 10
 
-Every failure is one line on standard error (``Error: ...``) and a non-zero exit status.
+Every failure is an ``Error: ...`` on standard error (a DuckDB error adds the statement line and a caret)
+and a non-zero exit status; a reader that stops early (``| head``) ends the output quietly, status 0.
+In csv, json and parquet, a script's output is one document: the result of its last statement.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from arcticsql import __version__
 from arcticsql.cli import introspection
 from arcticsql.cli.dot_commands import ExitShell, UsageError
 from arcticsql.cli.execution import Cancelled
-from arcticsql.cli.formatting import FORMATS
+from arcticsql.cli.formatting import FORMATS, MACHINE_FORMATS
 from arcticsql.cli.repl import run_repl
-from arcticsql.cli.shell import DEFAULT_MAX_ROWS, ScriptError, Shell
+from arcticsql.cli.shell import DEFAULT_MAX_ROWS, ScriptError, Shell, quiet_broken_pipe
 from arcticsql.dbapi import connect
 from arcticsql.demo import generate_demo
 from arcticsql.errors import Error, translate
@@ -88,8 +91,9 @@ def _format_options(command):
                      show_default=True, help="Output format (parquet needs --output)."),
         click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), metavar="PATH",
                      help="Write results to PATH instead of standard output."),
-        click.option("--max-rows", type=click.IntRange(min=0), default=DEFAULT_MAX_ROWS, show_default=True,
-                     help="Rows shown in table, markdown and line formats (0: all)."),
+        click.option("--max-rows", type=click.IntRange(min=0), default=None,
+                     help=f"Rows shown in table, markdown and line formats, first and last (0: all) "
+                          f"[default: {DEFAULT_MAX_ROWS} on a terminal, all elsewhere]."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -107,19 +111,22 @@ def _parameter(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE", callback=_parameter,
               help="Value of $NAME in the SQL (repeatable; values are strings, cast with $NAME::INT).")
 @_format_options
 @click.pass_obj
 def run(options: Options, files: tuple[str, ...], params: dict, fmt: str, output: str | None,
-        max_rows: int) -> None:
-    """Run every statement of each SQL FILE, printing the results."""
+        max_rows: int | None) -> None:
+    """Run every statement of each SQL FILE (- for standard input), printing the results.
+
+    In csv, json and parquet the output is one document: the last statement's result."""
     shell = _shell(options, fmt, output, max_rows, params)
 
     def run_files() -> None:
-        for path in files:
-            shell.run_file(path)
+        for position, path in enumerate(files):
+            shell.run_script(_read_file(path), source=None if path == "-" else path,
+                             final=position == len(files) - 1)
 
     _run(shell, run_files)
 
@@ -128,16 +135,31 @@ def run(options: Options, files: tuple[str, ...], params: dict, fmt: str, output
 @click.argument("sql")
 @_format_options
 @click.pass_obj
-def query(options: Options, sql: str, fmt: str, output: str | None, max_rows: int) -> None:
-    """Run SQL (one or more statements) and print the result."""
+def query(options: Options, sql: str, fmt: str, output: str | None, max_rows: int | None) -> None:
+    """Run SQL (one or more statements; - reads them from standard input) and print the result.
+
+    In csv, json and parquet the output is one document: the last statement's result."""
     shell = _shell(options, fmt, output, max_rows, {})
+    if sql == "-":
+        sql = sys.stdin.read()
     _run(shell, lambda: shell.run_script(sql, show_line="\n" in sql.strip()))
 
 
-def _shell(options: Options, fmt: str, output: str | None, max_rows: int, params: dict) -> Shell:
+def _read_file(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except OSError as error:
+        raise click.ClickException(f"cannot read {path}: {error.strerror}") from None
+
+
+def _shell(options: Options, fmt: str, output: str | None, max_rows: int | None, params: dict) -> Shell:
     if fmt == "parquet" and not output:
         raise click.UsageError("--format parquet needs --output PATH")
     shell = Shell(options.connect(), fmt=fmt, max_rows=max_rows, params=params)
+    shell.one_document = fmt in MACHINE_FORMATS
     try:
         shell.set_output(output)
     except OSError as error:
@@ -146,18 +168,25 @@ def _shell(options: Options, fmt: str, output: str | None, max_rows: int, params
 
 
 def _run(shell: Shell, action) -> None:
-    """Run ``action`` on ``shell``; errors and Ctrl-C become one line and a non-zero exit."""
+    """Run ``action`` on ``shell``; errors and Ctrl-C become an error message and a non-zero exit; a closed
+    standard output (``| head``) ends quietly with status 0."""
     try:
         action()
     except ExitShell:
         pass
+    except BrokenPipeError:
+        quiet_broken_pipe()
+        sys.exit(0)
     except (ScriptError, UsageError, Error) as error:
         raise click.ClickException(str(error)) from None
     except (Cancelled, KeyboardInterrupt):
         click.echo("Query cancelled", err=True)
         sys.exit(130)
     finally:
-        shell.close()
+        try:
+            shell.close()
+        except BrokenPipeError:
+            quiet_broken_pipe()
 
 
 @cli.command()
@@ -170,8 +199,11 @@ def ls(options: Options, pattern: str | None) -> None:
         names = introspection.list_names(catalog, pattern)
     except Error as error:
         raise click.ClickException(str(error)) from None
-    for name in names:
-        click.echo(name)
+    try:
+        for name in names:
+            click.echo(name)
+    except BrokenPipeError:
+        quiet_broken_pipe()
 
 
 @cli.command()
@@ -241,7 +273,18 @@ def main() -> None:
     """Console script entry point; an unexpected failure is one line too (traceback with
     ``ARCTICSQL_DEBUG=1``)."""
     try:
-        cli(prog_name="arcticsql")
+        cli(prog_name="arcticsql", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except BrokenPipeError:  # the reader of standard output went away (| head): nothing more to say
+        quiet_broken_pipe()
+        sys.exit(0)
     except Exception as error:
         if os.environ.get("ARCTICSQL_DEBUG"):
             raise

@@ -54,12 +54,15 @@ def repl(store_uri, tmp_path):
     pexpect = pytest.importorskip("pexpect")
     children = []
 
-    def start(term: str = "xterm", timeout: float = 20):
+    def start(term: str = "xterm", timeout: float = 20, columns: int = 120, lines: int = 40, **extra: str):
         env = dict(os.environ, TERM=term, PROMPT_TOOLKIT_NO_CPR="1",
-                   ARCTICSQL_HISTORY=str(tmp_path / "history"), COLUMNS="120", LINES="40")
+                   ARCTICSQL_HISTORY=str(tmp_path / "history"), COLUMNS=str(columns), LINES=str(lines))
         env.pop("ARCTICSQL_CONFIG", None)
+        env.pop("PAGER", None)
+        env.pop("LESS", None)
+        env.update(extra)
         child = pexpect.spawn(sys.executable, ["-m", "arcticsql", "--uri", store_uri], env=env,
-                              encoding="utf-8", dimensions=(40, 120), timeout=timeout, cwd=str(tmp_path))
+                              encoding="utf-8", dimensions=(lines, columns), timeout=timeout, cwd=str(tmp_path))
         child.expect("arcticsql> ")
         children.append(child)
         return child

@@ -28,13 +28,18 @@ def test_query_table(invoke):
     lines = result.stdout.splitlines()
     assert lines[1].split() == ["│", "n", "│", "nothing", "│", "x", "│"]
     assert f"{AAPL_ROWS}" in result.stdout and "NULL" in result.stdout
-    assert lines[-1] == "1 row"
+    assert lines[-1].startswith("└") and result.stderr == ""  # piped: the rows alone, no footer
 
 
-def test_query_truncates_long_results_in_display_formats(invoke):
-    result = invoke("query", "SELECT * FROM prices_1min.MSFT", "--max-rows", "5")
-    assert result.exit_code == 0
-    assert result.stdout.splitlines()[-1] == f"(showing first 5 of {MSFT_ROWS} rows)"
+def test_piped_display_formats_are_complete_and_max_rows_says_what_it_left_out(invoke):
+    result = invoke("query", "SELECT * FROM prices_1min.MSFT")
+    assert result.exit_code == 0 and result.stderr == ""
+    assert len(result.stdout.splitlines()) == MSFT_ROWS + 5  # every row: 3 header lines, 2 rules
+    cut = invoke("query", "SELECT * FROM prices_1min.MSFT ORDER BY ts", "--max-rows", "5")
+    assert cut.exit_code == 0
+    lines = cut.stdout.splitlines()
+    assert len(lines) == 5 + 3 + 5 and lines[7].split("│")[1].strip() == "·"  # 3 first, a gap, 2 last
+    assert cut.stderr == f"{MSFT_ROWS:,} rows (5 shown)\n"
 
 
 @pytest.mark.parametrize("fmt, expected", [
@@ -94,7 +99,11 @@ def test_run_with_params(invoke, tmp_path):
     script.write_text(SCRIPT)
     result = invoke("run", str(script), "--param", "minvol=0", "-p", "label=hello", "-f", "csv")
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"n\n{MSFT_ROWS}\nlabel\nhello\n"
+    assert result.stdout == "label\nhello\n"  # one document: the last statement's result
+    assert result.stderr == f"{script} line 2: result not written: with --format csv only the last " \
+                            "statement writes its result (one document)\n"
+    table = invoke("run", str(script), "--param", "minvol=0", "-p", "label=hello")
+    assert f"{MSFT_ROWS}" in table.stdout and "hello" in table.stdout  # display formats show every result
 
 
 def test_run_failure_names_the_file_and_line(invoke, tmp_path):
@@ -122,7 +131,8 @@ def test_piped_standard_input_runs_the_script(invoke):
     assert result.exit_code == 1
     assert result.stdout.startswith("a\n1\n")
     assert "│ x       │" in result.stdout
-    assert result.stderr.startswith("Error: line 6: ")
+    assert result.stderr.startswith("Error: line 6: Catalog Error: Table with name nope does not exist!\n"
+                                    "LINE 1: SELECT * FROM nope\n")
 
 
 def test_ls(invoke):

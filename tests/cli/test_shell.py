@@ -60,7 +60,9 @@ def test_catalog_commands(shell):
 
 def test_maxrows_and_usage_errors(shell):
     shell.run_script(".maxrows 2\nSELECT * FROM range(5) t(x);")
-    assert output(shell).splitlines()[-1] == "(showing first 2 of 5 rows)"
+    lines = output(shell).splitlines()
+    assert lines[-1] == "5 rows (2 shown)"
+    assert [line.split("│")[1].strip() for line in lines[4:9]] == ["0", "·", "·", "·", "4"]
     for bad in (".mode nope", ".timer maybe", ".maxrows x", ".describe", ".nope"):
         with pytest.raises(ScriptError):
             shell.run_script(bad, show_line=False)
@@ -114,3 +116,55 @@ def test_pickles_lists_the_files_of_a_glob_and_describe_takes_read_pickle(tmp_pa
     assert lines[3] == lines[0] and lines[4].startswith("index/spx/gbm/20240101_000000_a.pkl,2,") and len(lines) == 5
     assert '""mu"": 0.1' in lines[1]
     assert described[:3] == ["column,type", "Close,DOUBLE", "file,VARCHAR"]
+
+
+def test_tables_and_schema(shell):
+    shell.run_script("CREATE TABLE scratch AS SELECT 1 AS x;")
+    output(shell)
+    shell.run_script(".tables")
+    assert output(shell).split() == ["prices_1min.AAPL", "prices_1min.MSFT", 'signals."momentum/SP500"', "scratch"]
+    shell.run_script(".tables prices_1min/M*")
+    assert output(shell).split() == ["prices_1min.MSFT"]
+    shell.run_script(".schema prices_1min.MSFT")
+    assert output(shell) == ("CREATE TABLE prices_1min.MSFT(ts TIMESTAMP, open DOUBLE, close DOUBLE, "
+                             "volume BIGINT);  -- ArcticDB, index: ts\n")
+    shell.run_script(".schema signals")
+    assert output(shell).startswith('CREATE TABLE signals."momentum/SP500"(ts TIMESTAMP, close DOUBLE)')
+    shell.run_script(".schema scratch")
+    assert output(shell).startswith("CREATE TABLE scratch(x INTEGER)")
+    with pytest.raises(ScriptError, match="no table matches nothing"):
+        shell.run_script(".schema nothing", show_line=False)
+
+
+def test_describe_a_wildcard_and_a_misspelled_name(shell):
+    shell.run_script(".mode csv\n.describe 'prices_1min/*'")
+    lines = output(shell).splitlines()
+    assert lines[:3] == ["column,type", "library,VARCHAR", "symbol,VARCHAR"] and "close,DOUBLE" in lines
+    shell.run_script(".mode table\n.describe prices_1min/*")
+    assert output(shell).splitlines()[-1] == "prices_1min/*: 2 symbols (prices_1min/AAPL, prices_1min/MSFT)"
+    with pytest.raises(ScriptError, match=r"^no table named MSFT; did you mean prices_1min\.MSFT\?$"):
+        shell.run_script(".describe MSFT", show_line=False)
+    with pytest.raises(ScriptError) as caught:
+        shell.run_script(".describe nope", show_line=False)
+    assert "pg_" not in str(caught.value) and ".tables lists them" in str(caught.value)
+
+
+def test_last_shows_the_last_result_in_full(shell):
+    with pytest.raises(ScriptError, match="no result yet"):
+        shell.run_script(".last", show_line=False)
+    shell.run_script(".maxrows 4\nSELECT x, 'v' || x AS v FROM range(100) t(x);")
+    assert output(shell).splitlines()[-1] == "100 rows (4 shown)"
+    shell.run_script(".last")
+    lines = output(shell).splitlines()
+    assert lines[-1] == "100 rows" and [line.split("│")[1].strip() for line in lines[4:-2]] == [
+        str(i) for i in range(100)]
+    shell.run_script(".pager off\n.pager")
+    assert "pager: off" in output(shell)
+
+
+def test_last_refuses_a_result_larger_than_it_keeps(shell, monkeypatch):
+    monkeypatch.setattr("arcticsql.cli.execution.KEEP_ROWS", 1000)
+    shell.run_script(".maxrows 40\nSELECT * FROM range(250000) t(x);")
+    assert output(shell).splitlines()[-1] == "250,000 rows (40 shown)"
+    with pytest.raises(ScriptError, match="250,000 rows, more than .last keeps"):
+        shell.run_script(".last", show_line=False)
