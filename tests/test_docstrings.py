@@ -11,7 +11,8 @@ import pytest
 import arcticsql
 
 #: Modules that need an optional dependency to import.
-_OPTIONAL = {"arcticsql.cli.magics": "IPython", "arcticsql.spark": "pyspark"}
+_OPTIONAL = {"arcticsql.cli.magics": "IPython", "arcticsql.spark": "pyspark",
+             "arcticsql.sqlalchemy_dialect": "duckdb_engine"}
 
 
 def _modules() -> list[str]:

@@ -122,3 +122,16 @@ def test_describe_reference_gets_no_alias():
 def test_write_targets_are_marked():
     parsed = parse_statement("INSERT INTO prices_1min.AAPL SELECT * FROM prices_1min.MSFT")
     assert [r.is_target for r in parsed.references] == [True, False]
+
+
+def test_rewrite_qualifies_columns_by_the_tables_alias_or_registered_name():
+    parsed = parse_statement('SELECT prices_1min."AAPL".close, "prices_1min/AAPL".ts FROM prices_1min."AAPL"')
+    rewritten = rewrite(parsed, [(parsed.references[0], "r0")])
+    assert rewritten == 'SELECT "AAPL".close, "AAPL".ts FROM "r0" AS "AAPL"'
+    assert [(s.label, s.name) for s in rewritten.spans] == [
+        ('prices_1min."AAPL"', ""), ('"prices_1min/AAPL"', ""), ('prices_1min."AAPL"', "r0")]
+    two = parse_statement("SELECT a.X.v, b.X.v FROM a.X JOIN b.X ON a.X.k = b.X.k")
+    assert rewrite(two, list(zip(two.references, ["r0", "r1"]))) == \
+        'SELECT "r0".v, "r1".v FROM "r0" JOIN "r1" ON "r0".k = "r1".k'
+    aliased = parse_statement("SELECT t.v, main.t2.v FROM a.X t, main.t2")
+    assert rewrite(aliased, [(aliased.references[0], "r0")]) == "SELECT t.v, main.t2.v FROM \"r0\" t, main.t2"
