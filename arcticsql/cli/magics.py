@@ -4,14 +4,27 @@
     %sql SELECT count(*) FROM prices_1min.AAPL
     %%sql bars                                      # the DataFrame is also stored in the variable `bars`
     SELECT * FROM prices_1min.AAPL WHERE close > $threshold
+    %sql SELECT * FROM "prices_1min/{sym}" WHERE ts >= '{day}'
 
-``$name`` placeholders take the values of Python variables of the same name. A statement without rows
-(DDL, writes) returns None and prints its outcome; an error prints one line, never a traceback; interrupting
-the kernel cancels the running query. IPython is an optional dependency (the ``notebook`` extra).
+Two ways to use Python variables, as jupysql users expect:
+
+- ``$name`` is a bound parameter taking the value of the variable ``name``: a value (number, string,
+  timestamp), never SQL, so it is safe with any content. Use it for values.
+- ``{name}`` (or jupysql's ``{{name}}``, and ``{obj.attr}``) is replaced by the variable's text before the
+  statement runs: it can build names (``"prices_1min/{sym}"``) and any SQL, so only template what you
+  trust. Braces around anything else (``{'a': 1}``, ``'{"model": "v2"}'``, ``x{2}``) stay as written; a
+  backslash keeps a template literal (``\{name}`` is ``{name}``); a name the notebook does not have is an
+  error naming it.
+
+A statement with rows returns a DataFrame (displayed by the notebook); one without (DDL, writes) returns None
+and prints its outcome; an error prints its message (with the statement line and a caret for a DuckDB
+error), never a traceback; interrupting the kernel cancels the running query. IPython is an optional
+dependency (the ``notebook`` extra).
 """
 
 from __future__ import annotations
 
+import re
 import sys
 
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
@@ -66,8 +79,9 @@ class SqlMagics(Magics):
 
     def _run(self, text: str):
         cursor = self._ensure_cursor()
-        names = {name for statement in split_statements(text) for name in statement.named}
         namespace = self.shell.user_ns
+        text = expand_templates(text, namespace)
+        names = {name for statement in split_statements(text) for name in statement.named}
         params = {name: namespace[name] for name in names if name in namespace} or None
 
         def work(cancel):
@@ -94,6 +108,40 @@ class SqlMagics(Magics):
         if self.connection is not None:
             self.connection.close()
         self.connection, self._cursor = None, None
+
+
+#: ``{name}``, ``{{ name }}`` (jupysql) and ``{obj.attr}``; ``\{`` escapes.
+_TEMPLATE = re.compile(r"\\\{|\{\{\s*(?P<jinja>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}"
+                       r"|\{(?P<plain>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\}")
+
+
+def expand_templates(text: str, namespace: dict) -> str:
+    r"""``text`` with each ``{name}`` / ``{{name}}`` replaced by the text of the variable ``name`` of
+    ``namespace`` (attributes with dots); ``\{`` is a literal brace; other braces stay as written.
+
+    >>> expand_templates('''SELECT * FROM "prices_1min/{sym}" WHERE ts >= '{{ day }}' AND s = {'a': 1}''',
+    ...                  {"sym": "AAPL", "day": "2024-01-02"})
+    'SELECT * FROM "prices_1min/AAPL" WHERE ts >= \'2024-01-02\' AND s = {\'a\': 1}'
+    >>> expand_templates("SELECT '\\{sym}'", {})
+    "SELECT '{sym}'"
+    """
+    def replace(match: re.Match) -> str:
+        path = match.group("jinja") or match.group("plain")
+        if path is None:
+            return "{"
+        first, *attributes = path.split(".")
+        if first not in namespace:
+            raise Error(f"{match.group(0)}: the notebook has no variable {first!r} (write \\{match.group(0)} "
+                        "for the braces themselves; use $name for a value as a bound parameter)")
+        value = namespace[first]
+        try:
+            for attribute in attributes:
+                value = getattr(value, attribute)
+        except AttributeError as error:
+            raise Error(f"{match.group(0)}: {error}") from None
+        return str(value)
+
+    return _TEMPLATE.sub(replace, text)
 
 
 def load_ipython_extension(ipython) -> None:
