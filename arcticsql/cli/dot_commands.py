@@ -5,6 +5,8 @@ Each command is a function of the shell and the rest of its line, registered wit
 
 from __future__ import annotations
 
+import shutil
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -56,22 +58,26 @@ def run(shell, line: str) -> None:
 # -- the commands -------------------------------------------------------------------------------------------
 @command("help", ".help", "Show this help")
 def _help(shell, args: str) -> None:
+    width = min(100, shutil.get_terminal_size().columns - 1)
     seen, lines = set(), []
     for entry in COMMANDS.values():
         if entry.handler in seen:
             continue
         seen.add(entry.handler)
-        lines.append(f"  {entry.usage:<34} {entry.summary}")
-    shell.say("\n".join([
-        "Statements end with ';' and may span lines. Tables: prices_1min.AAPL, \"prices_1min/AAPL\",",
-        "signals.\"momentum/SP500\", \"prices_*/AAPL\"; past versions: prices_1min.AAPL AT (VERSION => 3),",
-        "AT (SNAPSHOT => 'name'), AT (TIMESTAMP => '2024-06-01 12:00'). Pickle datasets:",
+        lines.extend(textwrap.wrap(entry.summary, width, initial_indent=f"  {entry.usage:<34} ",
+                                   subsequent_indent=" " * 37) or [f"  {entry.usage}"])
+    prose = (
+        "Statements end with ';' and may span lines. Tables: prices_1min.AAPL, \"prices_1min/AAPL\", "
+        "signals.\"momentum/SP500\", \"prices_*/AAPL\"; past versions: prices_1min.AAPL AT (VERSION => 3), "
+        "AT (SNAPSHOT => 'name'), AT (TIMESTAMP => '2024-06-01 12:00'). Pickle datasets: "
         "read_pickle('index/*/gbm/*.pkl'), listed with pickle_files('index/**/*.pkl').",
-        "Tab completes keywords, libraries, symbols and columns; Ctrl-C cancels a running query or clears",
+        "A result shows its first and last rows and the columns that fit (.maxrows, .last for all of it); "
+        "one taller than the screen opens in the pager (.pager). Statements change ArcticDB tables too: "
+        "INSERT, CREATE TABLE ... AS, DELETE ... WHERE <index range>, DROP TABLE, COPY ... TO 'arctic://...'.",
+        "Tab completes keywords, libraries, symbols and columns; Ctrl-C cancels a running query or clears "
         "the line; Ctrl-D quits.",
-        "",
-        *lines,
-    ]))
+    )
+    shell.say("\n".join([*(line for paragraph in prose for line in textwrap.wrap(paragraph, width)), "", *lines]))
 
 
 @command("libraries", ".libraries", "List the ArcticDB libraries")

@@ -239,6 +239,8 @@ class Shell:
         people = self._for_people()
         if not people and count < rows.total:
             self.say(counted)  # a file or pipe gets the rows; the person running this learns some were left out
+        elif not people and shown.elapsed is not None:
+            self.say(f"Run time: {shown.elapsed:.3f} s")
         lines = text.splitlines() if text else []
         if shown.note is not None:
             lines.append(shown.note)  # what describe says of a table: part of the answer
