@@ -77,6 +77,10 @@ def test_read_sql_equals_the_dbapi_frame_without_warnings(engine, store):
     # read_sql builds the frame from Python datetimes (ns); fetch_df keeps DuckDB's microseconds
     assert str(expected.ts.dtype) == "datetime64[us]" and str(got.ts.dtype) == "datetime64[ns]"
     pd.testing.assert_frame_equal(got, expected.astype({"ts": "datetime64[ns]"}))
+    with arcticsql.connect(uri=f"lmdb://{store}", config={}) as conn:
+        cur = conn.cursor().execute("SELECT * FROM prices_1min.AAPL")
+        records = pd.DataFrame.from_records(cur.fetchall(), columns=[d[0] for d in cur.description])
+    pd.testing.assert_frame_equal(got, records)  # the cursor's rows, exactly
 
 
 def test_the_inspector_lists_libraries_symbols_and_columns(engine, store):

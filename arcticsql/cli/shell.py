@@ -248,7 +248,8 @@ class Shell:
             lines.append(counted)
         if not lines:
             return
-        command = pager_command(self.pager_command) if terminal and self.pager else None
+        paging = terminal and self.pager and os.environ.get("TERM", "") != "dumb"
+        command = pager_command(self.pager_command) if paging else None
         screen = shutil.get_terminal_size()
         too_big = len(lines) > screen.lines - 1 or (full and max(map(text_width, lines)) > screen.columns)
         if command and too_big:
