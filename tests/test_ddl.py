@@ -81,8 +81,10 @@ def test_delete_with_parameters_and_nothing_in_range(conn, bars):
     cur.execute('DELETE FROM signals."test/AAPL" WHERE ts >= ? AND ts < ?',
                 [pd.Timestamp("2024-03-29 13:00"), "2024-03-29 13:02"])
     assert cur.rowcount == 2 and len(lib.read("test/AAPL").data) == len(frame) - 2
+    cur.execute('DELETE FROM signals."test/AAPL" WHERE ts BETWEEN ?::TIMESTAMP AND ?', ["2024-03-29 13:29", "2030-01-01"])
+    assert cur.rowcount == 1 and lib.read("test/AAPL").version == 2
     cur.execute('DELETE FROM signals."test/AAPL" WHERE ts > \'2030-01-01\'')
-    assert cur.rowcount == 0 and lib.read("test/AAPL").version == 1  # no version written for nothing
+    assert cur.rowcount == 0 and lib.read("test/AAPL").version == 2  # no version written for nothing
 
 
 @pytest.mark.parametrize("statement, says", [

@@ -28,7 +28,7 @@ from sqlglot.tokens import TokenType
 from arcticsql.errors import NotSupportedError, ProgrammingError
 from arcticsql.sql.names import TableName
 from arcticsql.sql.references import ParsedStatement, Reference
-from arcticsql.sql.tokens import tokenize
+from arcticsql.sql.tokens import is_question_mark, tokenize
 
 ARCTIC_SCHEME = "arctic://"
 PICKLE_SCHEME = "pkl://"
@@ -139,11 +139,18 @@ def _insert(tree: exp.Insert, text: str, target: Reference) -> StoreCommand:
 
 
 def _with_placeholders(tree: exp.Expression, text: str) -> exp.Expression:
-    """The statement parsed again with its ``?`` placeholders (arcticsql's own parse reads them as names)."""
+    """The statement parsed again with its ``?`` placeholders (arcticsql's own parse reads them as names),
+    numbered ``$1``, ``$2``... (the same values bind to them; sqlglot cannot read ``?::TIMESTAMP``)."""
     if "?" not in text:
         return tree
+    pieces, cursor, number = [], 0, 0
+    for token in tokenize(text):
+        if is_question_mark(token):
+            number += 1
+            pieces += [text[cursor:token.start], f"${number}"]
+            cursor = token.start + 1
     try:
-        return sqlglot.parse_one(text, read="duckdb")
+        return sqlglot.parse_one("".join(pieces) + text[cursor:], read="duckdb")
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
         return tree
 
