@@ -95,6 +95,7 @@ def test_delete_with_parameters_and_nothing_in_range(conn, bars):
     ('UPDATE signals."test/AAPL" SET close = 1', "UPDATE of an ArcticDB table is not supported"),
     ('ALTER TABLE signals."test/AAPL" ADD COLUMN c INTEGER', "Supported: DELETE FROM"),
     ('TRUNCATE signals."test/AAPL"', "DROP TABLE signals"),
+    ("DROP TABLE arcticsql.symbols", "arcticsql's catalog"),
 ])
 def test_other_changes_are_refused_saying_what_is_supported(conn, bars, statement, says):
     with pytest.raises(arcticsql.NotSupportedError, match=None) as caught:

@@ -26,7 +26,7 @@ from sqlglot import exp
 from sqlglot.tokens import TokenType
 
 from arcticsql.errors import NotSupportedError, ProgrammingError
-from arcticsql.sql.names import TableName
+from arcticsql.sql.names import CATALOG_LIBRARY, TableName
 from arcticsql.sql.references import ParsedStatement, Reference
 from arcticsql.sql.tokens import is_question_mark, tokenize
 
@@ -85,6 +85,9 @@ def store_command(parsed: ParsedStatement, text: str) -> StoreCommand | None:
     if target.name.is_pattern:
         raise ProgrammingError("a write target cannot be a pattern: name one symbol")
     name = target.name
+    if name.library == CATALOG_LIBRARY and not isinstance(tree, (exp.Insert, exp.Create)):
+        raise NotSupportedError(f"{_sql_name(name)} is arcticsql's catalog, which describes the store: it "
+                                "changes when the store does")
     if isinstance(tree, exp.Insert):
         return _insert(tree, text, target)
     if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "TABLE":
