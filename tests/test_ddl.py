@@ -3,10 +3,13 @@ VALUES and column lists; checked with ArcticDB's own reads."""
 
 from __future__ import annotations
 
+import threading
+
 import pandas as pd
 import pytest
 
 import arcticsql
+from arcticsql.writes.lock import symbol_lock
 from tests.conftest import minute_bars
 
 
@@ -170,3 +173,29 @@ def test_insert_into_a_new_symbol_needs_names(conn):
     cur.execute("INSERT INTO signals.new (ts, v) VALUES (TIMESTAMP '2024-01-01', 2)")
     stored = conn.catalog.library("signals").read("new").data
     assert stored.index.name == "ts" and stored.v.tolist() == [2]
+
+
+def test_drop_and_delete_hold_the_symbols_write_lock():
+    conn = arcticsql.connect(uri="mem://", config={"arcticdb": {"write_lock_timeout_s": 0.2}})
+    lib = conn.catalog.library("signals", create=True)
+    lib.write("locked", minute_bars(periods=10))
+    ready, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with symbol_lock("mem://", "signals", "locked", timeout=5, unlocked_writes=False):
+            ready.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert ready.wait(30)
+        cur = conn.cursor()
+        for statement in ("DELETE FROM signals.locked WHERE ts < '2030-01-01'", "DROP TABLE signals.locked"):
+            with pytest.raises(arcticsql.OperationalError, match="could not lock signals/locked"):
+                cur.execute(statement)
+        assert lib.has_symbol("locked") and len(lib.read("locked").data) == 10 and lib.read("locked").version == 0
+    finally:
+        release.set()
+        holder.join(30)
+        conn.close()

@@ -24,9 +24,11 @@ from arcticsql.errors import Error, NotSupportedError, ProgrammingError, suggest
 from arcticsql.sql.commands import PICKLE_SCHEME, IndexBound, StoreCommand
 from arcticsql.writes.arctic import StoreResult, store_frame
 from arcticsql.writes.frames import arrow_to_frame, cast_to_existing, integer_columns_with_nulls
+from arcticsql.writes.lock import symbol_lock
 from arcticsql.writes.metadata import parse_metadata
 from arcticsql.writes.pickles import SavedPickle, save_pickle
 from arcticsql.writes.routing import route
+from arcticsql.writes.version_cache import forget_cached_versions
 
 #: The alias of an INSERT's query when its columns are mapped onto the symbol's.
 _SOURCE = "__insert"
@@ -95,8 +97,8 @@ def run_store_command(command: StoreCommand, *, catalog, settings: Settings,
 
 
 def _has_library(catalog, library: str) -> bool:
-    """Whether the library exists in the store (never creates it)."""
-    return catalog.arctic.has_library(library)
+    """Whether the library exists in the store (never creates it, nor the store)."""
+    return catalog.store.exists() and catalog.arctic.has_library(library)
 
 
 def _existing_library(catalog, library: str, if_exists: bool = False):
@@ -106,18 +108,29 @@ def _existing_library(catalog, library: str, if_exists: bool = False):
         return catalog.library(library)
     if if_exists:
         return None
-    raise ProgrammingError(f"unknown library {library!r}{suggest(library, catalog.library_names())}")
+    raise catalog.unknown_library(library)
+
+
+def _locked(catalog, library: str, symbol: str):
+    """The symbol's write lock (see :mod:`arcticsql.writes.lock`), as every write holds it."""
+    settings = catalog.settings
+    return symbol_lock(catalog.store.uri, library, symbol, timeout=settings.write_lock_timeout_s,
+                       unlocked_writes=settings.unlocked_writes)
 
 
 # -- DROP TABLE ---------------------------------------------------------------------------------------------
 def _drop(catalog, library: str, symbol: str, if_exists: bool) -> Changed:
     lib = _existing_library(catalog, library, if_exists)
-    if lib is None or not lib.has_symbol(symbol):
-        if if_exists:
-            return Changed(library, symbol, f"{library}/{symbol} does not exist: nothing dropped")
-        raise catalog.unknown_symbol(library, symbol)
-    versions = len(lib.list_versions(symbol))
-    lib.delete(symbol)
+    if lib is None:
+        return Changed(library, symbol, f"{library}/{symbol} does not exist: nothing dropped")
+    with _locked(catalog, library, symbol):
+        forget_cached_versions(lib)
+        if not lib.has_symbol(symbol):
+            if if_exists:
+                return Changed(library, symbol, f"{library}/{symbol} does not exist: nothing dropped")
+            raise catalog.unknown_symbol(library, symbol)
+        versions = len(lib.list_versions(symbol))
+        lib.delete(symbol)
     catalog.forget_latest(library, symbol)
     catalog.changed()
     plural = "" if versions == 1 else "s"
@@ -142,14 +155,17 @@ def _delete(catalog, library: str, symbol: str, bounds: tuple[IndexBound, ...],
                                 f"{column!r} (ArcticDB deletes date ranges)")
     zone = layout.arrow.field(index).type.tz
     start, end = _date_range(bounds, zone, run_query)
-    description = lib.get_description(symbol)
-    first, last = (pd.Timestamp(value) if value is not None else None for value in description.date_range)
-    if start is not None and end is not None and start > end or _outside(start, end, first, last):
-        return Changed(library, symbol, f"no rows of {library}/{symbol} in that range: nothing deleted", rows=0)
-    before = int(description.row_count)
-    lib.delete_data_in_range(symbol, date_range=(start, end), prune_previous_versions=False)
-    version = int(lib.read_metadata(symbol).version)
-    after = int(lib.get_description(symbol, as_of=version).row_count)
+    with _locked(catalog, library, symbol):
+        forget_cached_versions(lib)  # the range is deleted from the store's latest version
+        description = lib.get_description(symbol)
+        first, last = (pd.Timestamp(value) if value is not None else None for value in description.date_range)
+        if start is not None and end is not None and start > end or _outside(start, end, first, last):
+            return Changed(library, symbol, f"no rows of {library}/{symbol} in that range: nothing deleted",
+                           rows=0)
+        before = int(description.row_count)
+        lib.delete_data_in_range(symbol, date_range=(start, end), prune_previous_versions=False)
+        version = int(lib.read_metadata(symbol).version)
+        after = int(lib.get_description(symbol, as_of=version).row_count)
     catalog.saw_latest(library, symbol, version)
     catalog.changed()
     deleted = before - after
