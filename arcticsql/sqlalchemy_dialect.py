@@ -59,6 +59,12 @@ def _catalog(connection):
     return connection.connection.dbapi_connection.catalog
 
 
+def _libraries(connection) -> list[str]:
+    """The store's libraries; none for a local store not made yet (reflection creates nothing)."""
+    catalog = _catalog(connection)
+    return catalog.library_names() if catalog.store.exists() else []
+
+
 class ArcticPreparer(duckdb_engine.Dialect.preparer):
     def _separate(self, name):
         return None, name  # duckdb_engine reads "a.b" as database.schema; a library may be called "prices.1min"
@@ -102,7 +108,7 @@ class ArcticDialect(duckdb_engine.Dialect):
     # -- reflection ---------------------------------------------------------------------------------
     @cache
     def get_schema_names(self, connection, **kw):
-        return ["main", *_catalog(connection).library_names(), CATALOG_LIBRARY]
+        return ["main", *_libraries(connection), CATALOG_LIBRARY]
 
     @cache
     def get_table_names(self, connection, schema=None, **kw):
@@ -110,10 +116,9 @@ class ArcticDialect(duckdb_engine.Dialect):
             return list(CATALOG_TABLES)
         if not _arctic(schema):
             return super().get_table_names(connection, schema, **kw)
-        catalog = _catalog(connection)
-        if schema not in catalog.library_names():
+        if schema not in _libraries(connection):
             return []
-        return catalog.symbols(schema)  # names only: no symbol is described
+        return _catalog(connection).symbols(schema)  # names only: no symbol is described
 
     def get_view_names(self, connection, schema=None, **kw):
         if _arctic(schema):
@@ -125,8 +130,7 @@ class ArcticDialect(duckdb_engine.Dialect):
             return super().has_table(connection, table_name, schema, **kw)
         if schema == CATALOG_LIBRARY:
             return table_name in CATALOG_TABLES
-        catalog = _catalog(connection)
-        return schema in catalog.library_names() and catalog.library(schema).has_symbol(table_name)
+        return schema in _libraries(connection) and _catalog(connection).library(schema).has_symbol(table_name)
 
     @cache
     def get_columns(self, connection, table_name, schema=None, **kw):

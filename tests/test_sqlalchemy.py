@@ -151,6 +151,15 @@ def test_one_symbol_name_in_two_libraries_joins_without_aliases(engine, store):
     assert len(rows) == len(aliased) == 300 and rows == aliased and rows[0][0] != rows[0][1]
 
 
+def test_reflection_of_a_store_not_made_yet_creates_nothing(tmp_path):
+    engine = create_engine(f"arcticsql:///{tmp_path / 'none'}", connect_args={"config": {}})
+    insp = inspect(engine)
+    assert insp.get_schema_names() == ["main", "arcticsql"] and insp.get_table_names(schema="prices_1min") == []
+    assert not insp.has_table("AAPL", schema="prices_1min")
+    engine.dispose()
+    assert not (tmp_path / "none").exists()
+
+
 def test_url_forms():
     dialect = ArcticDialect()
 
