@@ -138,3 +138,17 @@ def test_no_secret_in_any_error_or_description(s3_uri):
     assert SECRET not in repr(cursor.description)
     assert SECRET not in connection.session.store.shown
     connection.close()
+
+
+def test_gcs_through_its_s3_api_gcpxml(moto):
+    """ArcticDB's gcpxml:// (GCS's XML API) speaks S3, so moto serves it too: writes and reads work."""
+    bucket = moto.create_bucket()
+    uri = moto.arctic_uri(bucket).replace("s3://", "gcpxml://", 1)
+    connection = arcticsql.connect(uri=uri, config={})
+    cursor = connection.cursor()
+    cursor.execute("COPY (SELECT TIMESTAMP '2024-01-02' + INTERVAL (i) MINUTE AS ts, i::DOUBLE AS x "
+                   "FROM range(10) t(i)) TO 'arctic://prices_1min/G'")
+    cursor.execute("INSERT INTO prices_1min.G SELECT TIMESTAMP '2024-01-03' AS ts, 99.0 AS x")
+    assert cursor.execute("SELECT count(*), max(x) FROM prices_1min.G").fetchone() == (11, 99.0)
+    assert cursor.execute('SELECT count(*) FROM "prices_*/G" AT (VERSION => 0)').fetchone() == (10,)
+    connection.close()
