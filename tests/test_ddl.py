@@ -199,3 +199,16 @@ def test_drop_and_delete_hold_the_symbols_write_lock():
         release.set()
         holder.join(30)
         conn.close()
+
+
+def test_a_dropped_symbol_still_reads_through_a_snapshot(conn):
+    """DROP TABLE deletes the symbol; ArcticDB keeps the versions a snapshot holds, and so does arcticsql."""
+    lib = conn.catalog.library("prices_daily", create=True)
+    lib.write("SPY", pd.DataFrame({"x": [1.0, 2.0]}, index=pd.date_range("2024-01-01", periods=2, name="ts")))
+    lib.snapshot("eod")
+    cursor = conn.cursor()
+    cursor.execute("DROP TABLE prices_daily.SPY")
+    assert not lib.has_symbol("SPY")
+    assert cursor.execute("SELECT sum(x) FROM prices_daily.SPY AT (SNAPSHOT => 'eod')").fetchone() == (3.0,)
+    assert cursor.execute('SELECT symbol, sum(x) FROM "prices_daily/*" AT (SNAPSHOT => \'eod\') GROUP BY ALL'
+                          ).fetchall() == [("SPY", 3.0)]

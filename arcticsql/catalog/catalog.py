@@ -216,8 +216,9 @@ class Catalog:
         if cached is not None:
             return cached
         lib = self.library(library)
-        stored = lib.read(symbol, as_of=version, row_range=(0, 0), output_format="pyarrow").data.schema
-        description = lib.get_description(symbol, as_of=version)
+        reading = as_of if isinstance(as_of, str) else version  # a snapshot still reads a deleted symbol
+        stored = lib.read(symbol, as_of=reading, row_range=(0, 0), output_format="pyarrow").data.schema
+        description = lib.get_description(symbol, as_of=reading)
         schema = build_schema(library, symbol, version, stored, int(description.row_count),
                               key not in self._nanoseconds, tuple(description.date_range))
         with self._lock:
@@ -253,22 +254,24 @@ class Catalog:
                 self.saw_latest(library, symbol, version)
             pinned.append((symbol, version))
             stored[(symbol, version)] = item.data.schema
-        return self._schemas_at(library, pinned, stored)
+        return self._schemas_at(library, pinned, stored, as_of if isinstance(as_of, str) else None)
 
     def _schemas_at(self, library: str, pinned: list[tuple[str, int]],
-                    stored: dict[tuple[str, int], object] | None = None) -> list[SymbolSchema]:
+                    stored: dict[tuple[str, int], object] | None = None,
+                    snapshot: str | None = None) -> list[SymbolSchema]:
         """Schemas of (symbol, version) pairs of one library: cached, or described in one batched call (the
-        columns from ``stored`` zero-row schemas when given, else read too)."""
+        columns from ``stored`` zero-row schemas when given, else read too; through ``snapshot`` when the
+        versions were pinned by it, which still reads symbols deleted since)."""
         lib = self.library(library)
         missing = [(s, v) for s, v in pinned if (library, s, v) not in self._schemas]
         if missing:
             stored = dict(stored or {})
             unread = [(s, v) for s, v in missing if (s, v) not in stored]
             if unread:
-                items = lib.read_batch([ReadRequest(s, as_of=v, row_range=(0, 0)) for s, v in unread],
+                items = lib.read_batch([ReadRequest(s, as_of=snapshot or v, row_range=(0, 0)) for s, v in unread],
                                        output_format="pyarrow")
                 stored.update({pair: item.data.schema for pair, item in zip(unread, items)})
-            descriptions = lib.get_description_batch([ReadInfoRequest(s, as_of=v) for s, v in missing])
+            descriptions = lib.get_description_batch([ReadInfoRequest(s, as_of=snapshot or v) for s, v in missing])
             for (symbol, version), description in zip(missing, descriptions):
                 schema = build_schema(library, symbol, version, stored[(symbol, version)],
                                       int(description.row_count), (library, symbol, version) not in self._nanoseconds,

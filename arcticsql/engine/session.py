@@ -113,7 +113,9 @@ class Session:
         if reference.as_of is None and assume_latest:
             schema, pinned = self.catalog.latest_schema(name.library, name.symbol)
             return self._symbol_source(schema, verify_latest=not pinned)
-        return self._symbol_source(self.catalog.schema(name.library, name.symbol, reference.as_of))
+        snapshot = reference.as_of if isinstance(reference.as_of, str) else None
+        return self._symbol_source(self.catalog.schema(name.library, name.symbol, reference.as_of),
+                                   snapshot=snapshot)
 
     def wildcard_source(self, name: TableName, as_of) -> UnionSource:
         """The union of the symbol versions a pattern names; an error when it matches nothing."""
@@ -122,15 +124,16 @@ class Session:
         for schema, _verify in found:  # a column is named as first seen, whatever its case in later members
             for column in schema.names:
                 spelling.setdefault(column.lower(), column)
-        members = [self._symbol_source(schema.respelled(spelling), verify_latest=verify)
+        snapshot = as_of if isinstance(as_of, str) else None
+        members = [self._symbol_source(schema.respelled(spelling), verify_latest=verify, snapshot=snapshot)
                    for schema, verify in found]
         return UnionSource(members, executor=self.executor, progress=self.report_progress, label=str(name))
 
-    def _symbol_source(self, schema, *, verify_latest: bool = False) -> ArcticSymbolSource:
+    def _symbol_source(self, schema, *, verify_latest: bool = False, snapshot: str | None = None) -> ArcticSymbolSource:
         return ArcticSymbolSource(self.catalog.library(schema.library), schema,
                                   chunk_bytes=self.settings.scan_chunk_bytes, log=self.read_log,
                                   executor=self.executor, verify_latest=verify_latest,
-                                  nan_is_null=self.settings.nan_is_null)
+                                  nan_is_null=self.settings.nan_is_null, snapshot=snapshot)
 
     def function_source(self, call: FunctionReference):
         """``read_pickle(glob)``: the pickle files as a lazy table; ``pickle_files(glob)``: their listing."""

@@ -46,7 +46,7 @@ class ArcticSymbolSource(ScanSource):
 
     def __init__(self, library, schema: SymbolSchema, *, chunk_bytes: int, log: ReadLog | None = None,
                  executor: ThreadPoolExecutor | None = None, verify_latest: bool = False,
-                 nan_is_null: bool = True) -> None:
+                 nan_is_null: bool = True, snapshot: str | None = None) -> None:
         super().__init__()
         self.library = library
         self.schema = schema
@@ -59,6 +59,9 @@ class ArcticSymbolSource(ScanSource):
         self.verify_latest = verify_latest
         #: Float NaN reads as NULL (see :mod:`arcticsql.missing`).
         self.nan_is_null = nan_is_null
+        #: What reads ask ArcticDB for: the pinned version, or the snapshot it was pinned through (which
+        #: still reads after the symbol itself was deleted; a version number does not).
+        self.read_as_of: int | str = snapshot if snapshot is not None else schema.version
 
     @property
     def key(self) -> tuple:
@@ -161,7 +164,7 @@ class ArcticSymbolSource(ScanSource):
 
     def _read(self, call: dict) -> pa.Table:
         schema = self.schema
-        as_of = call.get("as_of", schema.version)
+        as_of = call.get("as_of", self.read_as_of)
         kwargs = {k: v for k, v in call.items() if v is not None and k != "as_of"}
         try:
             item = self.library.read(schema.symbol, as_of=as_of, output_format="pyarrow", **kwargs)

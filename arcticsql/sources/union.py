@@ -207,7 +207,7 @@ def _read_batch(group: list[_Job]) -> list[tuple[_Job, pa.Table]]:
             read_names = set(job.columns) | set(job.plan.residual_columns)
             shape = pa.schema([f for f in schema.arrow if f.name in read_names])
             stored = job.member.stored_columns(read_names)
-            as_of = None if job.member.verify_latest else schema.version  # the latest is checked below
+            as_of = None if job.member.verify_latest else job.member.read_as_of  # the latest is checked below
             requests.append(ReadRequest(schema.symbol, as_of=as_of, date_range=job.plan.date_range,
                                         columns=stored, query_builder=query_builder(job.plan)))
             shapes.append(shape)
