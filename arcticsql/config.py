@@ -109,7 +109,13 @@ def normalise_uri(uri: str) -> str:
     return uri
 
 
-def _boolean(value: Any, name: str) -> bool:
+def parse_boolean(value: Any, name: str, error: type[Exception] = ConfigError) -> bool:
+    """``value`` (a bool, or true/false/yes/no/on/off/1/0 written as text) as a bool; ``error`` naming
+    ``name`` otherwise. One reading of a boolean for the config file and for statement options.
+
+        >>> parse_boolean("Yes", "PRUNE")
+        True
+    """
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -117,7 +123,7 @@ def _boolean(value: Any, name: str) -> bool:
         return True
     if text in ("false", "no", "off", "0"):
         return False
-    raise ConfigError(f"{name} must be true or false, not {value!r}")
+    raise error(f"{name} takes true or false, not {value!r}")
 
 
 def load_settings(config: str | os.PathLike | dict | None = None, uri: str | None = None) -> Settings:
@@ -164,7 +170,7 @@ def load_settings(config: str | os.PathLike | dict | None = None, uri: str | Non
         write_lock_timeout_s = max(0.0, float(arctic_options.get("write_lock_timeout_s", 60)))
     except (TypeError, ValueError) as error:
         raise ConfigError(f"arcticdb settings must be numbers: {error}") from None
-    nan_is_null = _boolean(processing.get("nan_is_null", True), "processing.nan_is_null")
+    nan_is_null = parse_boolean(processing.get("nan_is_null", True), "processing.nan_is_null")
     return Settings(
         arctic_uri=normalise_uri(str(arctic_uri)),
         core_libraries=tuple(merged.get("core_libraries") or ()),
@@ -178,6 +184,6 @@ def load_settings(config: str | os.PathLike | dict | None = None, uri: str | Non
         request_timeout_s=request_timeout_s,
         attempts=attempts,
         write_lock_timeout_s=write_lock_timeout_s,
-        unlocked_writes=_boolean(arctic_options.get("unlocked_writes", False), "arcticdb.unlocked_writes"),
+        unlocked_writes=parse_boolean(arctic_options.get("unlocked_writes", False), "arcticdb.unlocked_writes"),
         source=source,
     )

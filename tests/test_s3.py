@@ -1,10 +1,8 @@
 """ArcticDB on S3 (moto_server): what a team's shared store needs beyond the core tests, which run on both
-LMDB and S3 (the ``store_conn`` fixture): many symbols, concurrent writers, a failing network, secrets."""
+LMDB and S3 (the ``store_conn`` fixture; concurrent writers in tests/test_write_lock.py): many symbols, a
+failing network, secrets, GCS through its S3 API."""
 
 from __future__ import annotations
-
-import multiprocessing
-import threading
 
 import numpy as np
 import pandas as pd
@@ -13,7 +11,6 @@ import pytest
 import arcticsql
 from tests.conftest import minute_bars
 from tests.support.moto_server import SECRET, MotoServer
-from tests.test_write_lock import WRITERS, _append_rows, _check_nothing_lost, _seed
 
 FAST_FAILURE = {"arcticdb": {"request_timeout_s": 2, "attempts": 1}}
 
@@ -37,26 +34,6 @@ def test_a_wildcard_over_many_symbols_equals_lmdb(s3_uri, tmp_path):
             "WHERE ts >= '2024-02-01' GROUP BY ALL ORDER BY ALL").fetchall())
         connection.close()
     assert answers[0] == answers[1] and len(answers[0]) == 60
-
-
-@pytest.mark.parametrize("mode", ["threads", "processes"])
-def test_concurrent_appends_on_s3_lose_nothing(s3_uri, mode):
-    _seed(s3_uri)
-    if mode == "threads":
-        import queue
-
-        results = queue.Queue()
-        workers = [threading.Thread(target=_append_rows, args=(s3_uri, w, results)) for w in range(WRITERS)]
-    else:
-        context = multiprocessing.get_context("spawn")
-        results = context.Queue()
-        workers = [context.Process(target=_append_rows, args=(s3_uri, w, results)) for w in range(WRITERS)]
-    for worker in workers:
-        worker.start()
-    acknowledged = [row for _ in workers for row in results.get(timeout=600)]
-    for worker in workers:
-        worker.join(timeout=60)
-    _check_nothing_lost(s3_uri, acknowledged)
 
 
 @pytest.fixture

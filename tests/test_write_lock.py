@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import threading
 
 import pandas as pd
@@ -67,13 +68,12 @@ def _read_whole_versions(uri: str, stop: threading.Event, seen: list) -> None:
     connection.close()
 
 
+@pytest.mark.parametrize("store", ["lmdb", "s3"])
 @pytest.mark.parametrize("mode", ["threads", "processes"])
-def test_concurrent_appends_lose_nothing(tmp_path, mode):
-    uri = f"lmdb://{tmp_path}/store"
+def test_concurrent_appends_lose_nothing(request, tmp_path, store, mode):
+    uri = f"lmdb://{tmp_path}/store" if store == "lmdb" else request.getfixturevalue("s3_uri")
     _seed(uri)
     if mode == "threads":
-        import queue
-
         results = queue.Queue()
         workers = [threading.Thread(target=_append_rows, args=(uri, w, results)) for w in range(WRITERS)]
     else:

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 from sqlglot import exp
 
-from arcticsql.config import Settings
+from arcticsql.config import Settings, parse_boolean
 from arcticsql.errors import Error, NotSupportedError, ProgrammingError, suggest
 from arcticsql.sql.commands import PICKLE_SCHEME, IndexBound, StoreCommand
 from arcticsql.writes.arctic import StoreResult, store_frame
@@ -72,7 +72,7 @@ def run_store_command(command: StoreCommand, *, catalog, settings: Settings,
                                "(a new version), CREATE TABLE IF NOT EXISTS, or INSERT INTO (append)")
     mode = str(options.get("MODE", "write")).lower()
     metadata = parse_metadata(options.get("METADATA"))
-    prune = _boolean(options.get("PRUNE", False), "PRUNE")
+    prune = parse_boolean(options.get("PRUNE", False), "PRUNE", ProgrammingError)
     exists = _has_library(catalog, library) and catalog.library(library).has_symbol(symbol)
     query = command.query
     if command.target is not None and mode == "append":
@@ -83,7 +83,7 @@ def run_store_command(command: StoreCommand, *, catalog, settings: Settings,
     lib = catalog.library(library, create=True)
     existing = catalog.layout(library, symbol) if lib.has_symbol(symbol) else None
     if existing is not None and not table.num_rows and mode == "write" \
-            and not _boolean(options.get("ALLOW_EMPTY", False), "ALLOW_EMPTY"):
+            and not parse_boolean(options.get("ALLOW_EMPTY", False), "ALLOW_EMPTY", ProgrammingError):
         raise ProgrammingError(f"the query returned no rows: writing them would make {library}/{symbol} empty "
                                "(add ALLOW_EMPTY true to COPY to do that)")
     if existing is not None and mode in ("append", "update"):
@@ -331,14 +331,3 @@ def _duckdb_type(kind: pa.DataType) -> str:
              pa.uint8(): "UTINYINT", pa.uint16(): "USMALLINT", pa.uint32(): "UINTEGER", pa.uint64(): "UBIGINT",
              pa.float32(): "FLOAT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN"}
     return names.get(kind, "VARCHAR")
-
-
-def _boolean(value, option: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off"):
-        return False
-    raise ProgrammingError(f"{option} takes true or false, not {value!r}")
