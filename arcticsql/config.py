@@ -26,7 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "arctic_storage_path": "lmdb://./data/arctic_storage",
     "core_libraries": list(CORE_LIBRARIES),
     "processing": {"batch_size": 32, "max_workers": 4, "scan_chunk_mb": 256, "listing_ttl_s": 2,
-                   "nan_is_null": True},
+                   "nan_is_null": True, "wildcard_first_rows": 10_000},
     "arcticdb": {"io_threads": 16, "request_timeout_s": 30, "attempts": 3, "write_lock_timeout_s": 60,
                  "unlocked_writes": False},
     "storage": {
@@ -56,6 +56,9 @@ class Settings:
     listing_ttl_s: float = 2.0
     #: Float NaN reads as SQL NULL (see arcticsql.missing); False keeps raw NaN.
     nan_is_null: bool = True
+    #: Rows of each wildcard member read while planning (a shorter member is served from that read; fewer
+    #: when there are many members); 0: plan with schemas only.
+    wildcard_first_rows: int = 10_000
     #: Object stores (see arcticsql.catalog.arctic): requests in flight, seconds one may take, tries of each.
     io_threads: int = 16
     request_timeout_s: float = 30.0
@@ -160,6 +163,7 @@ def load_settings(config: str | os.PathLike | dict | None = None, uri: str | Non
         batch_size = max(1, int(processing.get("batch_size", 32)))
         chunk_mb = float(processing.get("scan_chunk_mb", 256))
         listing_ttl_s = max(0.0, float(processing.get("listing_ttl_s", 2)))
+        wildcard_first_rows = max(0, int(processing.get("wildcard_first_rows", 10_000)))
     except (TypeError, ValueError) as error:
         raise ConfigError(f"processing settings must be numbers: {error}") from None
     arctic_options = merged.get("arcticdb") or {}
@@ -180,6 +184,7 @@ def load_settings(config: str | os.PathLike | dict | None = None, uri: str | Non
         storage=storage,
         listing_ttl_s=listing_ttl_s,
         nan_is_null=nan_is_null,
+        wildcard_first_rows=wildcard_first_rows,
         io_threads=io_threads,
         request_timeout_s=request_timeout_s,
         attempts=attempts,

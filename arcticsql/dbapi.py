@@ -18,7 +18,7 @@ from typing import Any
 import arcticsql.errors as errors
 from arcticsql.config import ConfigError, load_settings
 from arcticsql.engine.session import Session
-from arcticsql.engine.statements import MAX_REPLANS, execute
+from arcticsql.engine.statements import MAX_REPLANS, execute, explain_statement
 from arcticsql.errors import InterfaceError, PlanOutdated, ProgrammingError, translate
 from arcticsql.sql.tokens import split_statements
 
@@ -72,6 +72,25 @@ class Cursor:
             except Exception as error:
                 raise translate(error) from error
         return self
+
+    def explain(self, operation: str, parameters: Sequence[Any] | dict[str, Any] | None = None, *,
+                analyze: bool = False) -> list[dict[str, Any]]:
+        """What one statement asks of ArcticDB, per ArcticDB table, as data (what ``EXPLAIN`` shows in its
+        ``arcticdb`` rows): library, symbol or pattern and members, versions, columns, ``date_range``,
+        ``query_builder``, ``filter_after_read``, ``duckdb_filter``, ``limit``, the planned reads. With
+        ``analyze`` (or ``EXPLAIN ANALYZE`` in ``operation``) the statement runs and each entry adds
+        ``reads_made``, ``rows_read``/``rows_total``, ``segments_read``/``segments_total`` and
+        ``arcticdb_ms``. The cursor's result is left as it was."""
+        self._check_open()
+        statements = split_statements(operation)
+        if len(statements) != 1:
+            raise ProgrammingError("explain takes exactly one statement")
+        duck = self.connection.session.new_duck_connection()  # this cursor's pending result stays
+        try:
+            return explain_statement(self.connection.session, duck, statements[0].text, parameters, analyze).tables
+        finally:
+            self.connection.session.forget(duck)
+            duck.close()
 
     def executemany(self, operation: str, seq_of_parameters) -> Cursor:
         self._check_open()

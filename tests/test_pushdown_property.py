@@ -159,7 +159,7 @@ def test_sub_microsecond_index_is_never_rounded(conn):
     lib.write("NS", pd.DataFrame({"x": [1, 2, 3]}, index=stamps))
     lib.write("US", pd.DataFrame({"x": [1, 2, 3]}, index=stamps.floor("us")))
     cursor = conn.cursor()
-    assert cursor.execute("SELECT typeof(ts) FROM ticks.NS LIMIT 1").fetchone()[0] == "TIMESTAMP_NS"
+    assert cursor.execute("SELECT DISTINCT typeof(ts) FROM ticks.NS").fetchone()[0] == "TIMESTAMP_NS"
     assert cursor.execute("SELECT typeof(ts) FROM ticks.US LIMIT 1").fetchone()[0] == "TIMESTAMP"
     nanos = cursor.execute("SELECT epoch_ns(ts) FROM ticks.NS ORDER BY ts").fetchall()
     assert [n for (n,) in nanos] == [BASE.value, BASE.value + 1, BASE.value + 1_000]

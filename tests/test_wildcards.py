@@ -37,7 +37,13 @@ def store(conn):
 
 
 def _reads(conn):
-    return conn.session.read_log.records()
+    """What the scans read (from ArcticDB, or from the planning read of a small member)."""
+    return [r for r in conn.session.read_log.records() if r.kind != "plan"]
+
+
+def _planned(conn):
+    """The symbols the planning read (a wildcard's members' first rows) asked ArcticDB for."""
+    return sorted(r.symbol for r in conn.session.read_log.records() if r.kind == "plan")
 
 
 @pytest.mark.parametrize("pattern, expected", [
@@ -80,6 +86,7 @@ def test_date_range_reaches_every_member_and_symbol_filter_prunes(conn, store):
     conn.cursor().execute(
         "SELECT count(*) FROM \"prices_1min/*\" WHERE ts BETWEEN '2024-01-01 01:00' AND '2024-01-01 02:00' "
         "AND symbol IN ('AAPL', 'MSFT')").fetchall()
+    assert _planned(conn) == ["AAPL", "MSFT"]  # the others are never pinned
     reads = _reads(conn)
     assert sorted(r.symbol for r in reads) == ["AAPL", "MSFT"]
     assert all(r.date_range == (pd.Timestamp("2024-01-01 01:00"), pd.Timestamp("2024-01-01 02:00")) for r in reads)
@@ -90,7 +97,7 @@ def test_library_filter_prunes(conn, store):
     conn.session.read_log.clear()
     n = conn.cursor().execute("SELECT count(*) FROM \"*/AAPL\" WHERE library = 'prices_daily'").fetchone()[0]
     assert n == 200
-    assert {r.library for r in _reads(conn)} == {"prices_daily"}
+    assert {r.library for r in conn.session.read_log.records()} == {"prices_daily"}
 
 
 def test_projection_reaches_members(conn, store):
@@ -162,7 +169,8 @@ def test_one_worker_and_chunked_members_do_not_deadlock(monkeypatch):
     import threading
 
     monkeypatch.setattr(union, "_GROUP_BYTES", 1)  # one member per group, read with read_table
-    connection = arcticsql.connect(uri="mem://", config={"processing": {"max_workers": 1, "scan_chunk_mb": 0.01}})
+    connection = arcticsql.connect(uri="mem://", config={"processing": {"max_workers": 1, "scan_chunk_mb": 0.01,
+                                                                        "wildcard_first_rows": 0}})
     lib = connection.catalog.library("prices_1min", create=True)
     for i in range(3):
         lib.write(f"S{i}", minute_bars(periods=3000, seed=i))

@@ -11,19 +11,36 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
+import pyarrow as pa
 from arcticdb import ReadInfoRequest, ReadRequest
 
 from arcticsql.catalog.arctic import Store
 from arcticsql.catalog.schema import SymbolSchema, build_schema
 from arcticsql.config import Settings
 from arcticsql.errors import ProgrammingError, suggest
+from arcticsql.sources.read_log import ReadLog, ReadRecord
 from arcticsql.sql.names import CATALOG_LIBRARY, TableName, glob_regex, is_glob, matches
+from arcticsql.sql.shape import KeyCondition
 
 #: as_of values: a version number, a snapshot name, or a point in time (naive = UTC).
 AsOf = int | str | pd.Timestamp | None
+
+#: Rows of all a wildcard's members together that planning reads at most (see Catalog.wildcard).
+FIRST_ROWS_BUDGET = 1_000_000
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a wildcard names: its members (sorted by library, symbol), each a schema and whether its
+    version is only the latest seen (its reads check it), and the members read whole while planning (by
+    (library, symbol, version): ArcticDB's Arrow output, which the scan is served from)."""
+
+    members: tuple[tuple[SymbolSchema, bool], ...]
+    whole: dict[tuple[str, str, int], pa.Table] = field(default_factory=dict)
+
 
 @dataclass(frozen=True)
 class VersionInfo:
@@ -47,6 +64,10 @@ class Catalog:
         #: Listings (the library names, a pattern's members) by key, with the time they were made.
         self._listings: dict[tuple, tuple[float, object]] = {}
         self._lock = threading.Lock()
+        #: Where reads made while planning are recorded (the session's read log).
+        self.read_log: ReadLog | None = None
+        #: Rows of each wildcard member read while planning, at most (``processing.wildcard_first_rows``).
+        self.first_rows = settings.wildcard_first_rows
 
     # -- listings, kept for a short while -------------------------------------------------------------
     def _listed(self, key: tuple, make: Callable[[], object]) -> tuple[object, bool]:
@@ -220,7 +241,8 @@ class Catalog:
         stored = lib.read(symbol, as_of=reading, row_range=(0, 0), output_format="pyarrow").data.schema
         description = lib.get_description(symbol, as_of=reading)
         schema = build_schema(library, symbol, version, stored, int(description.row_count),
-                              key not in self._nanoseconds, tuple(description.date_range))
+                              key not in self._nanoseconds, tuple(description.date_range),
+                              description.sorted == "ASCENDING")
         with self._lock:
             self._schemas[key] = schema
         return schema
@@ -231,30 +253,58 @@ class Catalog:
         item = self.library(library).read(symbol, row_range=(0, 0), output_format="pyarrow")
         return build_schema(library, symbol, int(item.version), item.data.schema, 0)
 
-    def schemas(self, library: str, symbols: list[str], as_of: AsOf = None) -> list[SymbolSchema]:
+    def schemas(self, library: str, symbols: list[str], as_of: AsOf = None,
+                first_rows: int = 0) -> tuple[list[SymbolSchema], dict[tuple[str, str, int], pa.Table]]:
         """The schemas of many symbols of one library pinned at ``as_of`` (the latest when None), with two
-        batched calls: a zero-row ``read_batch`` (each version and its columns) and a description of the
-        versions not described before.
+        batched calls: a ``read_batch`` of their first ``first_rows`` rows (each version and its columns;
+        zero rows by default) and a description of the versions not described before; and the versions
+        read whole (by (library, symbol, version)).
+
+        A symbol shorter than ``first_rows`` is read whole by the first call: it is described from those
+        rows (ArcticDB's Arrow output), and the scan is served from them; only longer ones are described.
 
         A symbol that has no version at ``as_of`` is an error naming it, except for a point in time before
         the symbol existed, or the latest version of a symbol deleted since it was listed: left out.
         """
         lib = self.library(library)
-        items = lib.read_batch([ReadRequest(s, as_of=as_of, row_range=(0, 0)) for s in symbols],
+        started = time.perf_counter()
+        items = lib.read_batch([ReadRequest(s, as_of=as_of, row_range=(0, first_rows)) for s in symbols],
                                output_format="pyarrow") if symbols else []
+        seconds = (time.perf_counter() - started) / max(1, len(items))
         pinned: list[tuple[str, int]] = []
         stored: dict[tuple[str, int], object] = {}
+        whole: dict[tuple[str, str, int], pa.Table] = {}
         for symbol, item in zip(symbols, items):
             if not hasattr(item, "data"):
                 if as_of is None or isinstance(as_of, pd.Timestamp):
                     continue
                 raise self.missing_version(library, symbol, as_of)
-            version = int(item.version)
+            version, data = int(item.version), item.data
             if as_of is None:
                 self.saw_latest(library, symbol, version)
             pinned.append((symbol, version))
-            stored[(symbol, version)] = item.data.schema
-        return self._schemas_at(library, pinned, stored, as_of if isinstance(as_of, str) else None)
+            stored[(symbol, version)] = data.schema
+            if not first_rows:
+                continue
+            key = (library, symbol, version)
+            if self.read_log is not None:
+                self.read_log.add(ReadRecord(library, symbol, version, None, None, (0, first_rows), None,
+                                             data.num_rows, seconds, "plan"))
+            if data.num_rows < first_rows:
+                whole[key] = data
+                if key not in self._schemas:
+                    self._describe_whole(key, data)
+        return self._schemas_at(library, pinned, stored, as_of if isinstance(as_of, str) else None), whole
+
+    def _describe_whole(self, key: tuple[str, str, int], data: pa.Table) -> None:
+        """Keep the schema of a version read whole, described from its rows."""
+        library, symbol, version = key
+        schema = build_schema(library, symbol, version, data.schema, data.num_rows, key not in self._nanoseconds)
+        if schema.date_index is not None:
+            low, high, ascending = _index_extent(data.column(schema.stored_names[schema.date_index]))
+            schema = replace(schema, first_index=low, last_index=high, index_sorted=ascending)
+        with self._lock:
+            self._schemas[key] = schema
 
     def _schemas_at(self, library: str, pinned: list[tuple[str, int]],
                     stored: dict[tuple[str, int], object] | None = None,
@@ -275,54 +325,72 @@ class Catalog:
             for (symbol, version), description in zip(missing, descriptions):
                 schema = build_schema(library, symbol, version, stored[(symbol, version)],
                                       int(description.row_count), (library, symbol, version) not in self._nanoseconds,
-                                      tuple(description.date_range))
+                                      tuple(description.date_range), description.sorted == "ASCENDING")
                 with self._lock:
                     self._schemas[(library, symbol, version)] = schema
         return [self._schemas[(library, s, v)] for s, v in pinned]
 
-    def wildcard(self, name: TableName, as_of: AsOf = None) -> list[tuple[SymbolSchema, bool]]:
-        """For each symbol version a pattern names, sorted by (library, symbol): its schema, and whether the
-        version is only the latest seen, which the read then checks (a version pinned now needs no check).
+    def wildcard(self, name: TableName, as_of: AsOf = None, conditions: tuple[KeyCondition, ...] = ()) -> Resolution:
+        """For each symbol version a pattern names (of those ``conditions`` on ``library``/``symbol``
+        admit), sorted by (library, symbol): its schema, and whether the version is only the latest seen,
+        which the read then checks (a version pinned now needs no check); and the versions read whole.
 
         The members are listed again after ``listing_ttl_s`` or a write by this session; a member whose
         latest version was seen before is not asked again (its read checks it), so a repeated statement
-        costs what its new members and new versions cost.
+        costs what its new members and new versions cost. The others are pinned and described by one read
+        of their first rows (``wildcard_first_rows``, fewer when there are many members), which reads a
+        small member whole: the scan is then served from that read. No members (and no error) when the
+        conditions admit none.
         """
-        key = ("members", name.library, name.symbol, _as_of_key(as_of))
-        pairs, _kept = self._listed(key, lambda: self.expand(name.library, name.symbol, as_of))
+        key = ("members", name.library, name.symbol, as_of_key(as_of), conditions)
+        pairs, _kept = self._listed(key, lambda: self.expand(name.library, name.symbol, as_of, conditions))
         by_library: dict[str, list[str]] = {}
         for library, symbol in pairs:
             by_library.setdefault(library, []).append(symbol)
+        first_rows = min(self.first_rows, FIRST_ROWS_BUDGET // max(1, len(pairs)))
         found: list[tuple[SymbolSchema, bool]] = []
+        whole: dict[tuple[str, str, int], pa.Table] = {}
         for library, symbols in by_library.items():
             seen = {} if as_of is not None else {
                 symbol: schema for symbol in symbols
                 if (schema := self._schemas.get((library, symbol, self._latest.get((library, symbol))))) is not None}
-            pinned = {schema.symbol: schema for schema in
-                      self.schemas(library, [s for s in symbols if s not in seen], as_of)}
+            described, read = self.schemas(library, [s for s in symbols if s not in seen], as_of,
+                                           first_rows if first_rows >= 16 else 0)
+            pinned = {schema.symbol: schema for schema in described}
+            whole.update(read)
             found.extend((seen[s], True) if s in seen else (pinned[s], False)
                          for s in symbols if s in seen or s in pinned)
-        if not found:
+        if not found and not conditions:
             raise self.no_match(name.library, name.symbol, as_of)
-        return found
+        return Resolution(tuple(found), whole)
 
-    def expand(self, library_pattern: str, symbol_pattern: str, as_of: AsOf = None) -> list[tuple[str, str]]:
-        """Every (library, symbol) a pattern names, sorted; an exact part is checked, not listed."""
+    def expand(self, library_pattern: str, symbol_pattern: str, as_of: AsOf = None,
+               conditions: tuple[KeyCondition, ...] = ()) -> list[tuple[str, str]]:
+        """Every (library, symbol) a pattern names that ``conditions`` admit, sorted; an exact part, or
+        symbols named by the conditions, are checked, not listed."""
         existing = set(self.library_names())
         found: list[tuple[str, str]] = []
+        on_library = [c for c in conditions if c.column == "library"]
+        on_symbol = [c for c in conditions if c.column == "symbol"]
+        named = _named(on_symbol)
         for library in self.matching_libraries(library_pattern):
-            if library not in existing:
+            if library not in existing or not all(c.admits(library) for c in on_library):
                 continue  # a core library not created yet holds nothing
             lib = self.library(library)
             snapshot = as_of if isinstance(as_of, str) else None
             if snapshot is not None and snapshot not in lib.list_snapshots(load_metadata=False):
+                continue
+            if named is not None and snapshot is None:
+                names = [n for n in sorted(named) if matches(symbol_pattern, n) and lib.has_symbol(n)]
+                found.extend((library, n) for n in names if all(c.admits(n) for c in on_symbol))
                 continue
             if is_glob(symbol_pattern) or snapshot is not None:
                 regex = glob_regex(symbol_pattern) if is_glob(symbol_pattern) else f"^{re.escape(symbol_pattern)}$"
                 names = lib.list_symbols(snapshot_name=snapshot, regex=regex)
             else:
                 names = [symbol_pattern] if lib.has_symbol(symbol_pattern) else []
-            found.extend((library, name) for name in sorted(names) if matches(symbol_pattern, name))
+            found.extend((library, name) for name in sorted(names)
+                         if matches(symbol_pattern, name) and all(c.admits(name) for c in on_symbol))
         return found
 
     def no_match(self, library_pattern: str, symbol_pattern: str, as_of: AsOf = None) -> ProgrammingError:
@@ -370,7 +438,34 @@ class Catalog:
         return sorted(out, key=lambda v: v.version)
 
 
-def _as_of_key(as_of: AsOf) -> object:
+def _named(conditions: list[KeyCondition]) -> set[str] | None:
+    """The only names a symbol may have under ``conditions`` (a condition of exact names only), or None."""
+    named = None
+    for condition in conditions:
+        if not condition.like:
+            named = set(condition.exact) if named is None else named & set(condition.exact)
+    return named
+
+
+def _index_extent(index: pa.ChunkedArray) -> tuple[pd.Timestamp | None, pd.Timestamp | None, bool]:
+    """The first and last value of a timestamp index as read, and whether it ascends (ArcticDB's
+    description says the same of a whole version)."""
+    if not len(index):
+        return None, None, True
+    if index.null_count:
+        return None, None, False
+    tz = index.type.tz
+    values = index.to_numpy().view("int64")
+    ascending = bool(len(values) < 2 or (values[1:] >= values[:-1]).all())
+    low, high = (int(values[0]), int(values[-1])) if ascending else (int(values.min()), int(values.max()))
+
+    def stamp(value: int) -> pd.Timestamp:
+        return pd.Timestamp(value, unit="ns", tz="UTC").tz_convert(tz) if tz else pd.Timestamp(value, unit="ns")
+
+    return stamp(low), stamp(high), ascending
+
+
+def as_of_key(as_of: AsOf) -> object:
     """``as_of`` as a dictionary key (a point in time by its exact value)."""
     return ("time", as_of.value) if isinstance(as_of, pd.Timestamp) else as_of
 

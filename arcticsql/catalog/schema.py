@@ -43,6 +43,7 @@ class SymbolSchema:
     casts: dict[str, pa.DataType] = field(default_factory=dict)  # declared column -> type to cast to
     first_index: object = None              # first/last date index value (pd.Timestamp) when known
     last_index: object = None
+    index_sorted: bool = False              # rows are in ascending index order (ArcticDB says so)
 
     @property
     def names(self) -> list[str]:
@@ -65,6 +66,13 @@ class SymbolSchema:
             date_index=None if self.date_index is None else name(self.date_index),
             casts={name(column): kind for column, kind in self.casts.items()},
         )
+
+    def in_index_order(self, column: str) -> bool:
+        """Whether the rows are stored in ascending order of ``column``: the sorted date index, or the row
+        numbers of a RangeIndex (with a positive step)."""
+        if self.range_index is not None and column == self.index_columns[0]:
+            return self.range_index[1] > 0
+        return self.index_sorted and column == self.date_index
 
     def chunk_rows(self, chunk_bytes: int) -> int:
         """Rows per scan chunk so a chunk holds about ``chunk_bytes``."""
@@ -101,13 +109,34 @@ def _width(kind: pa.DataType) -> int:
         return _VARIABLE_WIDTH_BYTES
 
 
+#: Schemas built from each stored schema, by (stored schema, microseconds): a wildcard's members mostly
+#: share one, and building it is most of the cost of describing a small symbol.
+_TEMPLATES: dict[tuple[pa.Schema, bool], SymbolSchema] = {}
+
+
 def build_schema(library: str, symbol: str, version: int, stored: pa.Schema, row_count: int,
-                 microseconds: bool = True, date_range: tuple = (None, None)) -> SymbolSchema:
+                 microseconds: bool = True, date_range: tuple = (None, None),
+                 sorted_index: bool = False) -> SymbolSchema:
     """The declared schema for a symbol version from its stored Arrow schema (a zero-row read).
 
     ``microseconds``: declare a nanosecond timestamp index as ``TIMESTAMP`` (cast on reading; a value that
     is not a whole microsecond then raises, see the module docstring), else ``TIMESTAMP_NS``.
     """
+    template = _TEMPLATES.get((stored, microseconds))
+    if template is None:
+        template = _build_template(stored, microseconds)
+        if len(_TEMPLATES) > 1024:
+            _TEMPLATES.clear()
+        _TEMPLATES[(stored, microseconds)] = template
+    dated = template.date_index is not None
+    return replace(template, library=library, symbol=symbol, version=version, row_count=row_count,
+                   first_index=_timestamp_or_none(date_range[0]) if dated else None,
+                   last_index=_timestamp_or_none(date_range[1]) if dated else None,
+                   index_sorted=sorted_index)
+
+
+def _build_template(stored: pa.Schema, microseconds: bool) -> SymbolSchema:
+    """The declared shape of a stored schema (no library, symbol, version or rows yet)."""
     index_stored, range_index = _pandas_index_info(stored)
     fields: list[pa.Field] = []
     stored_names: dict[str, str] = {}
@@ -142,20 +171,18 @@ def build_schema(library: str, symbol: str, version: int, stored: pa.Schema, row
         value_columns.append(exposed)
     arrow = pa.schema(fields)
     return SymbolSchema(
-        library=library,
-        symbol=symbol,
-        version=version,
+        library="",
+        symbol="",
+        version=0,
         arrow=arrow,
         stored_names=stored_names,
         index_columns=tuple(index_columns),
         value_columns=tuple(value_columns),
         date_index=date_index,
         range_index=range_index,
-        row_count=row_count,
+        row_count=0,
         row_bytes=sum(_width(f.type) for f in fields) or 8,
         casts=casts,
-        first_index=_timestamp_or_none(date_range[0]) if date_index else None,
-        last_index=_timestamp_or_none(date_range[1]) if date_index else None,
     )
 
 

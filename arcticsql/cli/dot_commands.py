@@ -161,6 +161,13 @@ def _timer(shell, args: str) -> None:
     shell.timer = args == "on"
 
 
+@command("explain", ".explain on|off", "After each statement, show what it read from ArcticDB", choices=("on", "off"))
+def _explain(shell, args: str) -> None:
+    if args not in ("on", "off"):
+        raise UsageError(f"usage: .explain on|off   (now {'on' if shell.explain else 'off'})")
+    shell.explain = args == "on"
+
+
 @command("maxrows", ".maxrows N", "Rows shown of a result, first and last (default 40; 0: all)")
 def _maxrows(shell, args: str) -> None:
     if not args.isdigit():

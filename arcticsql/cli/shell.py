@@ -45,6 +45,7 @@ from arcticsql.cli.formatting import (
 from arcticsql.cli.introspection import Rows
 from arcticsql.cli.pager import page, pager_command
 from arcticsql.cli.script import script_items
+from arcticsql.engine.explain import describe_reads
 from arcticsql.errors import Error, translate
 
 #: Rows a terminal shows of a result (the first half and the last half), as the duckdb CLI does.
@@ -79,6 +80,8 @@ class Shell:
         #: Rows shown of a result in display formats (0: all); None: 40 on a terminal, all elsewhere.
         self.max_rows = max_rows
         self.timer = False
+        #: After each statement, say what it read from ArcticDB (``.explain on``).
+        self.explain = False
         self.interactive = interactive
         self.params = params or {}
         #: ``.pager``: page results taller than the screen (on a terminal), with this command or $PAGER.
@@ -161,8 +164,11 @@ class Shell:
         self._progress = ProgressLine(self.stderr) if self.interactive and self.stderr.isatty() else None
         session = self.cursor.connection.session
         session.progress = self._progress.loading if self._progress is not None else None
+        mark = session.read_log.mark()
         try:
             outcome = run_cancellable(self.cursor, work, self._progress)
+            if self.explain:
+                self.say(describe_reads(session, session.read_log.since(mark)))
         finally:
             session.progress = None
             self._progress = None

@@ -25,6 +25,8 @@ class Registry:
         self.duck = duck
         self.names: OrderedDict[object, str] = OrderedDict()
         self.pinned: set[str] = set()
+        #: The object registered under each name (the first of equal sources).
+        self.sources: dict[str, object] = {}
 
     def add_view_source(self, name: str, source) -> None:
         """Register a source a view (made on another connection of the database) reads, under its name."""
@@ -42,6 +44,7 @@ class Registry:
                 source.prepare()
             self.duck.register(name, source)
             self.names[key] = name
+            self.sources[name] = source
         self.names.move_to_end(key)
         if pin:
             self.pinned.add(name)
@@ -53,4 +56,6 @@ class Registry:
             unpinned = next((key for key, name in self.names.items() if name not in self.pinned), None)
             if unpinned is None:
                 return
-            self.duck.unregister(self.names.pop(unpinned))
+            name = self.names.pop(unpinned)
+            self.sources.pop(name, None)
+            self.duck.unregister(name)

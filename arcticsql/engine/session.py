@@ -19,6 +19,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from arcticsql.catalog import Catalog, Store
+from arcticsql.catalog.catalog import as_of_key
 from arcticsql.config import Settings
 from arcticsql.engine.registry import Registry
 from arcticsql.engine.user_errors import in_user_words
@@ -31,12 +32,14 @@ from arcticsql.errors import (
     translate,
 )
 from arcticsql.sources.catalog_tables import CatalogSource
+from arcticsql.sources.limits import LimitHint
 from arcticsql.sources.pickles import learn_pickle_schemas, pickle_files_table, read_pickle_source
 from arcticsql.sources.read_log import ReadLog
 from arcticsql.sources.symbol import ArcticSymbolSource
 from arcticsql.sources.union import UnionSource
 from arcticsql.sql.names import CATALOG_LIBRARY, TableName, sql_name
 from arcticsql.sql.references import FunctionReference, ParsedStatement, Reference, parse_statement, rewrite
+from arcticsql.sql.shape import KeyCondition, RowLimit
 from arcticsql.sql.tokens import split_statements
 
 _DUCKDB_SCHEMAS_SQL = (
@@ -55,6 +58,12 @@ class Session:
         self.catalog = Catalog(self.store, settings)
         #: Every ArcticDB read the scans made (tests prove pushdown with it).
         self.read_log = ReadLog()
+        self.catalog.read_log = self.read_log
+        #: Statements whose wildcards must be resolved whole: a column of a member their conditions on
+        #: ``symbol``/``library`` left out did not bind (see plan_again).
+        self._unpruned: set[str] = set()
+        #: Wildcard tables made from a kept resolution, by (its schemas' identity, row limit).
+        self._unions: dict[tuple, tuple] = {}
         #: Reads ahead of DuckDB: the next chunk of a symbol, the next group of a wildcard's members.
         self.executor = ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="arcticsql-read")
         self.duck = duckdb.connect(":memory:")
@@ -103,37 +112,64 @@ class Session:
                         and not self.catalog.is_known_library(r.name.library)
                         and is_duckdb_schema(r.name.library))]
 
-    def source_for(self, reference: Reference, assume_latest: bool = False):
-        """The scan source for one reference: one symbol version, or the union a pattern matches."""
+    def source_for(self, reference: Reference, assume_latest: bool = False, limit: RowLimit | None = None,
+                   conditions: tuple[KeyCondition, ...] = ()):
+        """The scan source for one reference: one symbol version, or the union a pattern matches.
+        ``limit``: the statement needs at most that many rows of it; ``conditions``: the statement keeps
+        only the members these admit (see :mod:`arcticsql.sql.shape`)."""
         name = reference.name
         if name.library == CATALOG_LIBRARY:
             return CatalogSource(self.catalog, name.symbol)
         if name.is_pattern:
-            return self.wildcard_source(name, reference.as_of)
+            return self.wildcard_source(name, reference.as_of, limit, conditions)
         if reference.as_of is None and assume_latest:
             schema, pinned = self.catalog.latest_schema(name.library, name.symbol)
-            return self._symbol_source(schema, verify_latest=not pinned)
+            return self._symbol_source(schema, verify_latest=not pinned, limit=limit)
         snapshot = reference.as_of if isinstance(reference.as_of, str) else None
         return self._symbol_source(self.catalog.schema(name.library, name.symbol, reference.as_of),
-                                   snapshot=snapshot)
+                                   snapshot=snapshot, limit=limit)
 
-    def wildcard_source(self, name: TableName, as_of) -> UnionSource:
-        """The union of the symbol versions a pattern names; an error when it matches nothing."""
-        found = self.catalog.wildcard(name, as_of)
+    def wildcard_source(self, name: TableName, as_of, limit: RowLimit | None = None,
+                        conditions: tuple[KeyCondition, ...] = ()) -> UnionSource:
+        """The union of the symbol versions a pattern names (of those ``conditions`` admit, when any do);
+        an error when it matches nothing."""
+        resolution = self.catalog.wildcard(name, as_of, conditions)
+        if not resolution.members:  # the conditions admit no member: the pattern's columns, and no rows
+            resolution = self.catalog.wildcard(name, as_of)
+        found = resolution.members
+        signature = tuple((schema.library, schema.symbol, schema.version, verify) for schema, verify in found)
+        memo = (str(name), as_of_key(as_of), conditions, limit)
+        reused = self._unions.get(memo)
+        if reused is not None and reused[0] == signature and not resolution.whole:
+            return reused[1]  # the same members again (a union holds no per-query state)
         spelling: dict[str, str] = {}
-        for schema, _verify in found:  # a column is named as first seen, whatever its case in later members
-            for column in schema.names:
+        distinct = {id(schema.arrow): schema.arrow for schema, _ in found}  # mostly one, shared
+        for arrow in distinct.values():  # a column is named as first seen, whatever its case in later members
+            for column in arrow.names:
                 spelling.setdefault(column.lower(), column)
+        spelled = {key: all(spelling[c.lower()] == c for c in arrow.names) for key, arrow in distinct.items()}
         snapshot = as_of if isinstance(as_of, str) else None
-        members = [self._symbol_source(schema.respelled(spelling), verify_latest=verify, snapshot=snapshot)
+        members = [self._symbol_source(schema if spelled[id(schema.arrow)] else schema.respelled(spelling),
+                                       verify_latest=verify, snapshot=snapshot,
+                                       preloaded=resolution.whole.get((schema.library, schema.symbol, schema.version)))
                    for schema, verify in found]
-        return UnionSource(members, executor=self.executor, progress=self.report_progress, label=str(name))
+        union = UnionSource(members, executor=self.executor, progress=self.report_progress, label=str(name))
+        # each member is checked for being stored in the order asked for when it is read
+        union.limit = limit_hint(limit, union.arrow, lambda column: True)
+        if not resolution.whole:  # a union of rows read while planning is not kept
+            if len(self._unions) > 64:
+                self._unions.clear()
+            self._unions[memo] = (signature, union)
+        return union
 
-    def _symbol_source(self, schema, *, verify_latest: bool = False, snapshot: str | None = None) -> ArcticSymbolSource:
+    def _symbol_source(self, schema, *, verify_latest: bool = False, snapshot: str | None = None,
+                       limit: RowLimit | None = None, preloaded=None) -> ArcticSymbolSource:
         return ArcticSymbolSource(self.catalog.library(schema.library), schema,
                                   chunk_bytes=self.settings.scan_chunk_bytes, log=self.read_log,
                                   executor=self.executor, verify_latest=verify_latest,
-                                  nan_is_null=self.settings.nan_is_null, snapshot=snapshot)
+                                  nan_is_null=self.settings.nan_is_null, snapshot=snapshot,
+                                  limit=limit_hint(limit, schema.arrow, schema.in_index_order),
+                                  preloaded=preloaded)
 
     def function_source(self, call: FunctionReference):
         """``read_pickle(glob)``: the pickle files as a lazy table; ``pickle_files(glob)``: their listing."""
@@ -158,20 +194,28 @@ class Session:
 
     def register(self, duck, parsed: ParsedStatement, references: list[Reference]) -> str:
         """Resolve and register every reference; the statement text rewritten to use the registered names."""
+        return self.register_sources(duck, parsed, references)[0]
+
+    def register_sources(self, duck, parsed: ParsedStatement,
+                         references: list[Reference]) -> tuple[str, list[tuple[object, str, object]]]:
+        """:meth:`register`, and each reference (or table function call) with its registered name and the
+        source registered under it (which DuckDB scans)."""
         registry = self._registry(duck)
         creates_view = isinstance(parsed.tree, exp.Create) and str(parsed.tree.args.get("kind", "")).upper() == "VIEW"
         pairs = []
         # Only a query may be planned with the version last seen: its read checks the version, and a
         # changed one plans it again. DESCRIBE, DDL and the like always pin, so they never show stale columns.
         assume_latest = isinstance(parsed.tree, exp.Query)
+        pruned = parsed.text not in self._unpruned
         for reference in references:
-            source = self.source_for(reference, assume_latest)
+            source = self.source_for(reference, assume_latest, parsed.limits.get(reference.start),
+                                     parsed.members.get(reference.start, ()) if pruned else ())
             pairs.append((reference, self._name(registry, source, creates_view)))
         for call in parsed.functions:
             pairs.append((call, self._name(registry, self.function_source(call), creates_view)))
         rewritten = rewrite(parsed, pairs)
         self.labels.update((span.name, span.label) for span in rewritten.spans if span.name)
-        return rewritten
+        return rewritten, [(item, name, registry.sources.get(name)) for item, name in pairs]
 
     def _name(self, registry: Registry, source, for_view: bool) -> str:
         name = registry.name_for(source, pin=for_view)
@@ -235,6 +279,14 @@ class Session:
             self.catalog.has_nanoseconds(error.library, error.symbol, error.version)
             return True
         unbound = isinstance(error, ProgrammingError) and "Binder Error" in str(error)
+        if unbound and "members" not in tried and any(parse_statement(text).members.values()):
+            # A wildcard resolved to the members its symbol/library conditions admit: a column only the
+            # others have did not bind. Resolved whole, it is NULL for these rows, as SQL says.
+            tried.add("members")
+            if len(self._unpruned) > 1024:
+                self._unpruned.clear()
+            self._unpruned.add(parse_statement(text).text)
+            return True
         if unbound and "versions" not in tried:
             # Planned with the versions last seen (no pin): a symbol's new columns may not have bound.
             tried.add("versions")
@@ -279,6 +331,45 @@ class Session:
             self.closed = True
             self.executor.shutdown(wait=False, cancel_futures=True)
             self.duck.close()
+
+
+#: The constant kinds (see :mod:`arcticsql.sql.shape`) DuckDB compares with a column of each type without
+#: casting the column, so that it offers the comparison to the scan.
+def _compatible(kind: str, column: pa.DataType) -> bool:
+    if kind in ("parameter", "null"):
+        return True
+    if kind == "integer":
+        return pa.types.is_integer(column) or pa.types.is_floating(column)
+    if kind == "number":
+        return pa.types.is_floating(column)
+    if kind == "string":
+        return pa.types.is_string(column) or pa.types.is_large_string(column) or (
+            pa.types.is_timestamp(column) and column.unit == "us")
+    if kind == "timestamp":
+        return pa.types.is_timestamp(column) and column.unit == "us"
+    if kind == "boolean":
+        return pa.types.is_boolean(column)
+    return False
+
+
+def limit_hint(limit: RowLimit | None, schema: pa.Schema, in_order) -> LimitHint | None:
+    """The statement's row limit as a scan of a table of ``schema`` can use it: None unless it orders by a
+    column the rows are stored in order of (``in_order(name)``) or by nothing, and each WHERE condition
+    compares a column with constants of a kind DuckDB offers the scan for that column's type."""
+    if limit is None:
+        return None
+    by_name = {field.name.lower(): field for field in schema}
+    order = None
+    if limit.order is not None:
+        ordered = by_name.get(limit.order.lower())
+        if ordered is None or not in_order(ordered.name):
+            return None
+        order = ordered.name
+    for column, kind in limit.where:
+        field = by_name.get(column.lower())
+        if field is None or not _compatible(kind, field.type):
+            return None
+    return LimitHint(limit.rows, limit.descending, limit.where_columns, order)
 
 
 def abort_pending(duck) -> None:

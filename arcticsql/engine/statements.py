@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from arcticsql.engine.explain import Explained, explain, explain_prefix
 from arcticsql.engine.registry import PREFIX
 from arcticsql.engine.session import Session, abort_pending
 from arcticsql.errors import Error, ProgrammingError, translate
@@ -74,12 +75,32 @@ def execute(session: Session, duck, script: str, params: Any = None) -> Outcome:
 
 def execute_statement(session: Session, duck, statement: Statement, params: Any) -> Outcome:
     """Run one statement, planning it again while its plan proves out of date."""
+    return _replanning(session, duck, statement.text, lambda: _run(session, duck, statement, params))
+
+
+def explain_statement(session: Session, duck, text: str, params: Any = None, analyze: bool = False) -> Explained:
+    """EXPLAIN [ANALYZE] of one statement (``text`` with or without the keywords), as data."""
+    prefix = explain_prefix(text)
+    if prefix is not None:
+        analyze, text = analyze or prefix[0], prefix[1]
+
+    def run() -> Explained:
+        try:
+            session.attach_views(duck)
+            return explain(session, duck, text, params, analyze)
+        except Exception as error:
+            raise translate(error, session.store.failure) from error
+
+    return _replanning(session, duck, text, run)
+
+
+def _replanning(session: Session, duck, text: str, run):
     replans, tried = 0, set()
     while True:
         try:
-            return _run(session, duck, statement, params)
+            return run()
         except Error as error:
-            if replans >= MAX_REPLANS or not session.plan_again(error, statement.text, tried):
+            if replans >= MAX_REPLANS or not session.plan_again(error, text, tried):
                 raise
         # A failed DuckDB statement changed nothing, and store commands write only after their query
         # succeeded: plan the statement again and run it.
@@ -100,6 +121,10 @@ def _run(session: Session, duck, statement: Statement, params: Any) -> Outcome:
             written = run_store_command(command, catalog=session.catalog, settings=session.settings,
                                         run_query=lambda query: session.query_arrow(duck, query, params))
             return _written(duck, written)
+        prefix = explain_prefix(text)
+        if prefix is not None and parse_statement(prefix[1]).references:
+            explained = explain(session, duck, prefix[1], params, prefix[0])
+            return _rows(duck, ("explain_key", "explain_value"), explained.rows(), {"explain": explained.tables})
         prepared = session.prepare(duck, parsed, references, text)
         duck.execute(prepared, params) if params is not None else duck.execute(prepared)
         if isinstance(parsed.tree, (exp.Insert, exp.Update, exp.Delete)):
@@ -112,6 +137,13 @@ def _run(session: Session, duck, statement: Statement, params: Any) -> Outcome:
         return Outcome(rowcount=-1, has_result=True)
     except Exception as error:
         raise translate(error, session.store.failure, session.words(text, prepared)) from error
+
+
+def _rows(duck, names: tuple[str, ...], rows: list[tuple], extra: dict) -> Outcome:
+    """A result made here: ``rows`` of ``names`` (all text)."""
+    values = exp.values([tuple(exp.Placeholder() for _ in names) for _ in rows], alias="result", columns=list(names))
+    duck.execute(exp.select("*").from_(values).sql("duckdb"), [value for row in rows for value in row])
+    return Outcome(rowcount=-1, has_result=True, extra=extra)
 
 
 def _written(duck, written) -> Outcome:

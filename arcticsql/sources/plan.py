@@ -80,6 +80,37 @@ def node_key(node: Node) -> tuple:
     return ("node", id(node))  # unknown shapes are never shared
 
 
+def node_text(node: Node) -> str:
+    """A predicate as SQL-like text (for EXPLAIN).
+
+    >>> node_text(Binary("AND", Binary(">", Col(("ts",)), Lit(datetime.datetime(2024, 1, 2), "TIMESTAMP")),
+    ...                      In(Col(("s",)), [Lit("a", "VARCHAR"), Lit(None, "VARCHAR")])))
+    "((ts > TIMESTAMP '2024-01-02 00:00:00') AND s IN ('a', NULL))"
+    """
+    if isinstance(node, Col):
+        return ".".join(part if part.isidentifier() else '"' + part.replace('"', '""') + '"' for part in node.parts)
+    if isinstance(node, Lit):
+        value = node.value
+        if value is None:
+            return "NULL"
+        if isinstance(value, str):
+            return "'" + value.replace("'", "''") + "'"
+        if isinstance(value, datetime.datetime):
+            return f"TIMESTAMP '{value}'"
+        if node.type == "TIMESTAMP WITH TIME ZONE" and isinstance(value, int):
+            return f"TIMESTAMPTZ '{pd.Timestamp(value, unit='us', tz='UTC')}'"
+        return repr(value)
+    if isinstance(node, Binary):
+        return f"({node_text(node.left)} {node.op} {node_text(node.right)})"
+    if isinstance(node, In):
+        return f"{node_text(node.operand)} IN ({', '.join(node_text(v) for v in node.values)})"
+    if isinstance(node, Postfix):
+        return f"{node_text(node.operand)} {node.op}"
+    if isinstance(node, Unary):
+        return f"{node.op} {node_text(node.operand)}"
+    return repr(node)
+
+
 def arrow_filter(predicates: tuple[Node, ...], schema: pa.Schema):
     """The conjunction of ``predicates`` as one pyarrow compute expression (None when there are none)."""
     expression = None

@@ -19,6 +19,10 @@ class ReadRecord:
     row_range: tuple[int, int] | None
     query: str | None
     rows: int
+    seconds: float = 0.0     # time spent in ArcticDB
+    #: "read": a scan's read; "plan": a read made while planning (a wildcard's first rows), whose rows
+    #: scans are then served; "memory": a scan served from such a read (no ArcticDB call)
+    kind: str = "read"
 
 
 class ReadLog:
@@ -27,10 +31,23 @@ class ReadLog:
     def __init__(self, size: int = 10_000) -> None:
         self._records: deque[ReadRecord] = deque(maxlen=size)
         self._lock = threading.Lock()
+        self._added = 0
 
     def add(self, record: ReadRecord) -> None:
         with self._lock:
             self._records.append(record)
+            self._added += 1
+
+    def mark(self) -> int:
+        """A position: :meth:`since` gives the records added after it."""
+        with self._lock:
+            return self._added
+
+    def since(self, mark: int) -> list[ReadRecord]:
+        """The records added since ``mark`` (those still kept)."""
+        with self._lock:
+            count = min(self._added - mark, len(self._records))
+            return list(self._records)[len(self._records) - count:] if count > 0 else []
 
     def clear(self) -> None:
         with self._lock:

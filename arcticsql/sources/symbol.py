@@ -2,27 +2,45 @@
 
 DuckDB asks ``accepts(predicate)`` for each filter (True only when we can apply it exactly), then calls
 ``stream(columns, filters)``. The stream reads ArcticDB in chunks (``row_range`` slices for a full scan,
-date slices for a date range) of about ``chunk_bytes`` each, one chunk read ahead on a worker thread, so a
-symbol larger than memory streams through without being held whole. Every ArcticDB call is recorded in the
-session's :class:`ReadLog`, which is how tests prove what pushdown asked for.
+date slices for a date range) of about ``chunk_bytes`` each, so a symbol larger than memory streams through
+without being held whole; once DuckDB has come back for more than the first chunk's first batch, the next
+chunk is read ahead on a worker thread (a LIMIT that stops early reads nothing more). A statement needing
+only its first or last rows reads just those (:mod:`arcticsql.sources.limits`). Every ArcticDB call is
+recorded in the session's :class:`ReadLog`, which is how tests prove what pushdown asked for.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from arcticdb.exceptions import NoDataFoundException
 
 from arcticsql.catalog.schema import SymbolSchema
 from arcticsql.conform import conform
 from arcticsql.errors import IndexNotMicroseconds, SymbolChanged
 from arcticsql.missing import nan_to_null
-from arcticsql.sources.plan import ReadPlan, arrow_filter, node_key, plan_read, query_builder, translatable
+from arcticsql.sources.limits import LimitHint, Windows, limited
+from arcticsql.sources.plan import (
+    ReadPlan,
+    arrow_filter,
+    node_key,
+    node_text,
+    plan_read,
+    query_builder,
+    translatable,
+)
 from arcticsql.sources.protocol import Node, ScanSource, export_batches
 from arcticsql.sources.read_log import ReadLog, ReadRecord
+
+#: Batches DuckDB may pull from a scan beyond those it needs: one per thread, at most (DuckDB's default
+#: thread count is the number of cores).
+PULLED_AHEAD = os.cpu_count() or 2
 
 
 class _Batches:
@@ -46,7 +64,8 @@ class ArcticSymbolSource(ScanSource):
 
     def __init__(self, library, schema: SymbolSchema, *, chunk_bytes: int, log: ReadLog | None = None,
                  executor: ThreadPoolExecutor | None = None, verify_latest: bool = False,
-                 nan_is_null: bool = True, snapshot: str | None = None) -> None:
+                 nan_is_null: bool = True, snapshot: str | None = None, limit: LimitHint | None = None,
+                 preloaded: pa.Table | None = None) -> None:
         super().__init__()
         self.library = library
         self.schema = schema
@@ -62,12 +81,19 @@ class ArcticSymbolSource(ScanSource):
         #: What reads ask ArcticDB for: the pinned version, or the snapshot it was pinned through (which
         #: still reads after the symbol itself was deleted; a version number does not).
         self.read_as_of: int | str = snapshot if snapshot is not None else schema.version
+        #: The statement needs at most this many rows from one end (used when DuckDB hands over every
+        #: WHERE condition): see :mod:`arcticsql.sources.limits`.
+        self.limit = limit
+        #: The whole version as ArcticDB returned it while planning (a wildcard's small member): reads are
+        #: served from it.
+        self.preloaded = preloaded
 
     @property
     def key(self) -> tuple:
         """What this source reads; equal keys read equal rows (versions are immutable)."""
-        return ("symbol", self.schema.library, self.schema.symbol, self.schema.version, tuple(self.schema.casts),
-                self.verify_latest, self.nan_is_null)
+        schema = self.schema
+        return ("symbol", schema.library, schema.symbol, schema.version, tuple(schema.casts) if schema.casts else (),
+                self.verify_latest, self.nan_is_null, self.limit)
 
     # -- protocol -------------------------------------------------------------------------------------
     def __arrow_c_schema__(self) -> object:
@@ -92,12 +118,46 @@ class ArcticSymbolSource(ScanSource):
         wanted = list(names) if columns is None else [names[i] for i in columns]
         plan = plan_read(tuple(filters), self.schema)
         out_schema = pa.schema([self.schema.arrow.field(n) for n in wanted])
+        if self.limit is not None and self.limit.usable(filters):
+            tables = self.limited_tables(plan, wanted, self.limit)
+            if self.limit.rows <= self.schema.chunk_rows(self.chunk_bytes):
+                return pa.Table.from_batches([b for t in tables for b in t.to_batches()],
+                                             schema=out_schema).__arrow_c_stream__(), True
+            return export_batches(out_schema, (b for t in tables for b in t.to_batches())), True
         batches = self.batches(plan, wanted)
         if getattr(batches, "single_read", False):
             # One ArcticDB read holds the whole result anyway: hand DuckDB the table's own stream, with no
             # Python generator between its pulls.
             return pa.Table.from_batches(list(batches), schema=out_schema).__arrow_c_stream__(), True
         return export_batches(out_schema, batches), True
+
+    # -- explaining -----------------------------------------------------------------------------------
+    def explain(self, columns: Sequence[str] | None, filters: Sequence[Node]) -> dict:
+        """What a scan of ``columns`` (None: all) with the accepted ``filters`` asks ArcticDB for, as
+        EXPLAIN shows it: the read plan and the reads it makes (the first windows of a limited scan)."""
+        schema = self.schema
+        wanted = list(schema.names) if columns is None else list(columns)
+        plan = plan_read(tuple(filters), schema)
+        stored = self.stored_columns(set(wanted) | set(plan.residual_columns))
+        q = query_builder(plan)
+        out = {"library": schema.library, "symbol": schema.symbol, "version": schema.version,
+               "version_checked": self.verify_latest, "rows": schema.row_count, "columns": stored,
+               "date_range": plan.date_range, "query_builder": str(q) if q is not None else None,
+               "filter_after_read": [node_text(p) for p in plan.residual], "limit": None,
+               "from_planning_read": self.preloaded is not None, "reads": [], "read_count": 0}
+        if plan.empty:
+            return out
+        if self.limit is not None and self.limit.usable(filters):
+            out["limit"] = self.limit.describe()
+            windows = Windows(plan, schema, self.limit, schema.chunk_rows(self.chunk_bytes))
+            out["reads"] = [windows.next_call()]
+            # one read holds exactly the rows needed, unless filters or gaps between dates leave too few
+            out["read_count"] = 1 if windows.exact and not windows.dates else None
+            return out
+        calls = list(self._chunk_calls(plan, stored))
+        out["reads"] = [{k: v for k, v in call.items() if k in ("row_range", "date_range")} for call in calls[:3]]
+        out["read_count"] = len(calls)
+        return out
 
     # -- reading --------------------------------------------------------------------------------------
     def read_table(self, wanted: Sequence[str] | None = None, plan: ReadPlan | None = None) -> pa.Table:
@@ -134,6 +194,29 @@ class ArcticSymbolSource(ScanSource):
         return _Batches(self._pipeline(calls, read_schema, expression, wanted, self.executor if prefetch else None),
                         single_read=len(calls) == 1)
 
+    def limited_tables(self, plan: ReadPlan, wanted: list[str], hint: LimitHint) -> Iterator[pa.Table]:
+        """Tables of ``wanted`` columns holding the first (or last) ``hint.rows`` rows the plan keeps, read a
+        window at a time (see :mod:`arcticsql.sources.limits`), in index order."""
+        if plan.empty:
+            return iter(())
+        needed = set(wanted) | set(plan.residual_columns)
+        base = {"columns": self.stored_columns(needed), "query_builder": query_builder(plan)}
+        read_schema = pa.schema([self.schema.arrow.field(n) for n in self.schema.names if n in needed])
+        expression = arrow_filter(plan.residual, read_schema) if plan.residual else None
+
+        def read(window: dict) -> pa.Table:
+            call = {**base, **window}
+            if self.verify_latest:
+                call["as_of"] = None  # each read checks it is the version planned with
+            table = self.decode(self._read(call), read_schema, window["row_range"][0] if "row_range" in window else 0)
+            return table.filter(expression) if expression is not None else table
+
+        windows = Windows(plan, self.schema, hint, self.schema.chunk_rows(self.chunk_bytes))
+        tables = (t.select(wanted) for t in limited(windows, read))
+        if hint.from_end:  # read backwards from the end: put them back in index order
+            return reversed(list(tables))
+        return tables
+
     def stored_columns(self, needed: set[str]) -> list[str]:
         """ArcticDB column names to read for the declared columns ``needed``.
 
@@ -164,8 +247,11 @@ class ArcticSymbolSource(ScanSource):
 
     def _read(self, call: dict) -> pa.Table:
         schema = self.schema
+        if self.preloaded is not None:
+            return self._read_preloaded(call)
         as_of = call.get("as_of", self.read_as_of)
         kwargs = {k: v for k, v in call.items() if v is not None and k != "as_of"}
+        started = time.perf_counter()
         try:
             item = self.library.read(schema.symbol, as_of=as_of, output_format="pyarrow", **kwargs)
         except NoDataFoundException:
@@ -175,12 +261,41 @@ class ArcticSymbolSource(ScanSource):
         if as_of is None:
             self.check_latest(int(item.version))
         table = item.data
+        self._log(call, table.num_rows, time.perf_counter() - started, "read")
+        return table
+
+    def _log(self, call: dict, rows: int, seconds: float, kind: str) -> None:
         if self.log is not None:
+            schema = self.schema
             q = call.get("query_builder")
             self.log.add(ReadRecord(schema.library, schema.symbol, schema.version,
                                     tuple(call["columns"]) if call.get("columns") is not None else None,
                                     call.get("date_range"), call.get("row_range"),
-                                    str(q) if q is not None else None, table.num_rows))
+                                    str(q) if q is not None else None, rows, seconds, kind))
+
+    def _read_preloaded(self, call: dict) -> pa.Table:
+        """What ``library.read`` would return for ``call``, from the version read while planning (its
+        QueryBuilder is left out: the plan's exact filter, applied afterwards, covers it)."""
+        table = self.preloaded
+        schema = self.schema
+        if call.get("row_range") is not None:
+            start, end = call["row_range"]
+            table = table.slice(start, max(0, end - start))
+        if call.get("date_range") is not None and schema.date_index is not None:
+            index = table.column(schema.stored_names[schema.date_index])
+            start, end = call["date_range"]
+            keep = None
+            for bound, compare in ((start, pc.greater_equal), (end, pc.less_equal)):
+                if bound is not None:
+                    term = compare(index, pa.scalar(pd.Timestamp(bound).value, pa.timestamp("ns", index.type.tz)))
+                    keep = term if keep is None else pc.and_(keep, term)
+            if keep is not None:
+                table = table.filter(keep)
+        if call.get("columns") is not None:
+            stored = set(call["columns"]) | {schema.stored_names[c] for c in schema.index_columns
+                                              if c in schema.stored_names}
+            table = table.select([name for name in table.column_names if name in stored])
+        self._log(call, table.num_rows, 0.0, "memory")
         return table
 
     def check_latest(self, version: int | None) -> None:
@@ -197,20 +312,36 @@ class ArcticSymbolSource(ScanSource):
         return self.schema.library, self.schema.symbol, version
 
     def _pipeline(self, calls: list[dict], read_schema: pa.Schema, expression, wanted: list[str], executor):
+        """The chunks' batches, the next chunk read ahead only once the consumer has asked for more batches
+        than DuckDB pulls ahead of what it needs (one per thread): a LIMIT satisfied early reads no more.
+        Until then batches are cut small, so that pulling ahead takes them rather than another read."""
         pending: Future | None = None
-        for position, call in enumerate(calls):
+        pulls, eager = 0, False
+        try:
+            for position, call in enumerate(calls):
+                table = pending.result() if pending is not None else self._read(call)
+                following = calls[position + 1] if position + 1 < len(calls) else None
+                pending = None
+                if eager and following is not None and executor is not None:
+                    pending = executor.submit(self._read, following)
+                first_row = call["row_range"][0] if call.get("row_range") else 0
+                table = self.decode(table, read_schema, first_row)
+                if expression is not None:
+                    table = table.filter(expression)
+                if not table.num_rows:
+                    continue
+                table = table.select(wanted)
+                size = table.num_rows if eager else max(2048, -(-table.num_rows // (2 * PULLED_AHEAD + 2)))
+                for batch in table.to_batches(max_chunksize=size):
+                    yield batch
+                    pulls += 1
+                    if not eager and pulls >= PULLED_AHEAD:
+                        eager = True
+                        if following is not None and executor is not None and pending is None:
+                            pending = executor.submit(self._read, following)
+        finally:
             if pending is not None:
-                table = pending.result()
-            else:
-                table = self._read(call)
-            pending = (executor.submit(self._read, calls[position + 1])
-                       if executor is not None and position + 1 < len(calls) else None)
-            first_row = call["row_range"][0] if call.get("row_range") else 0
-            table = self.decode(table, read_schema, first_row)
-            if expression is not None:
-                table = table.filter(expression)
-            if table.num_rows:
-                yield from table.select(wanted).to_batches()
+                pending.cancel()
 
     def decode(self, table: pa.Table, read_schema: pa.Schema, first_row: int = 0) -> pa.Table:
         """ArcticDB's Arrow output with the declared names and types of ``read_schema``: a RangeIndex made

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
@@ -17,6 +17,7 @@ from sqlglot.tokens import TokenType
 
 from arcticsql.errors import ProgrammingError
 from arcticsql.sql.names import TableName, table_name
+from arcticsql.sql.shape import KeyCondition, RowLimit, analyze
 from arcticsql.sql.time_travel import lift_time_travel
 from arcticsql.sql.tokens import is_question_mark, tokenize
 
@@ -73,6 +74,11 @@ class ParsedStatement:
     references: tuple[Reference, ...]
     functions: tuple[FunctionReference, ...] = ()
     qualifiers: tuple[Qualifier, ...] = ()
+    #: What the statement's shape says, by reference start (see :mod:`arcticsql.sql.shape`): the rows a
+    #: reference's scan needs at most, and the conditions naming a wildcard's members.
+    limits: dict[int, RowLimit] = field(default_factory=dict)
+    members: dict[int, tuple[KeyCondition, ...]] = field(default_factory=dict)
+
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,7 @@ def parse_statement(text: str) -> ParsedStatement:
         text = " " * explain.end() + text[explain.end():]
     blanked, as_of_at = lift_time_travel(text)
     try:
-        parsable, renamed = _parsable(blanked)
+        parsable, renamed, placeholders = _parsable(blanked)
         tree = sqlglot.parse_one(parsable, read="duckdb")
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
         return ParsedStatement(blanked, None, ())
@@ -154,7 +160,9 @@ def parse_statement(text: str) -> ParsedStatement:
     references.sort(key=lambda r: r.start)
     functions = _function_references(parsed_text, calls)
     _check_time_travel(as_of_at, references, functions)
-    return ParsedStatement(blanked, tree, tuple(references), functions, _qualifiers(tree, renamed))
+    limits, members = analyze(tree, placeholders) if references else ({}, {})
+    return ParsedStatement(blanked, tree, tuple(references), functions, _qualifiers(tree, renamed), limits,
+                           members)
 
 
 def _qualifiers(tree: exp.Expression, renamed: dict[int, str]) -> tuple[Qualifier, ...]:
@@ -172,16 +180,19 @@ def _qualifiers(tree: exp.Expression, renamed: dict[int, str]) -> tuple[Qualifie
     return tuple(sorted(found, key=lambda q: q.start))
 
 
-def _parsable(text: str) -> tuple[str, dict[int, str]]:
+def _parsable(text: str) -> tuple[str, dict[int, str], set[int]]:
     """``text`` as sqlglot can parse it, every position kept: a ``?`` placeholder becomes ``_`` (sqlglot
     cannot read ``?::TIMESTAMP``), and a keyword after a dot (``lib.select``) becomes as many underscores;
-    the keywords are returned by start position, to name what the user wrote."""
+    the keywords are returned by start position, to name what the user wrote, and the placeholders' start
+    positions too."""
     tokens = tokenize(text)
     chars = None
     renamed: dict[int, str] = {}
+    placeholders: set[int] = set()
     for previous, token in zip([None, *tokens], tokens):
         if is_question_mark(token):
             replacement = "_" + token.text[1:]  # '?', or '?::' (one token)
+            placeholders.add(token.start)
         elif (previous is not None and previous.token_type == TokenType.DOT and token.text.isidentifier()
               and token.token_type not in (TokenType.VAR, TokenType.IDENTIFIER)
               and text[token.start:token.end + 1] == token.text):
@@ -191,7 +202,7 @@ def _parsable(text: str) -> tuple[str, dict[int, str]]:
             continue
         chars = chars if chars is not None else list(text)
         chars[token.start:token.end + 1] = replacement
-    return ("".join(chars) if chars is not None else text), renamed
+    return ("".join(chars) if chars is not None else text), renamed, placeholders
 
 
 def _check_time_travel(as_of_at: dict[int, object], references: list[Reference],

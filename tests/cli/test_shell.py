@@ -168,3 +168,12 @@ def test_last_refuses_a_result_larger_than_it_keeps(shell, monkeypatch):
     assert output(shell).splitlines()[-1] == "250,000 rows (40 shown)"
     with pytest.raises(ScriptError, match="250,000 rows, more than .last keeps"):
         shell.run_script(".last", show_line=False)
+
+
+def test_explain_on_says_what_each_statement_read(shell):
+    shell.run_script(".explain on\nSELECT count(*) FROM prices_1min.AAPL WHERE ts >= '2024-01-03';")
+    text = output(shell)
+    assert "ArcticDB: 1 reads of 1 symbol versions" in text
+    assert "prices_1min/AAPL@1: 1 reads (columns index only; date_range 2024-01-03 00:00:00 .. (open))" in text
+    shell.run_script(".explain off\nSELECT 1;")
+    assert "ArcticDB" not in output(shell)
