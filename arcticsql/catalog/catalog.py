@@ -64,6 +64,11 @@ class Catalog:
         #: Listings (the library names, a pattern's members) by key, with the time they were made.
         self._listings: dict[tuple, tuple[float, object]] = {}
         self._lock = threading.Lock()
+        #: Changes with what a wildcard's members resolve to (the latest versions seen, schemas dropped).
+        self._generation = 0
+        #: Wildcard resolutions whose members are all the latest seen, by key: reused while nothing
+        #: changed (their reads check the versions).
+        self._resolved: dict[tuple, tuple[int, object, Resolution]] = {}
         #: Where reads made while planning are recorded (the session's read log).
         self.read_log: ReadLog | None = None
         #: Rows of each wildcard member read while planning, at most (``processing.wildcard_first_rows``).
@@ -86,11 +91,13 @@ class Catalog:
         with self._lock:
             self._nanoseconds.add((library, symbol, version))
             self._schemas.pop((library, symbol, version), None)
+            self._generation += 1
         self.changed()  # a kept wildcard resolution holds the old schema
 
     def changed(self) -> None:
         """The store changed (this session wrote to it): listings are made again."""
         self._listings.clear()
+        self._generation += 1
 
     @property
     def arctic(self):
@@ -185,7 +192,9 @@ class Catalog:
 
     def saw_latest(self, library: str, symbol: str, version: int) -> None:
         """Remember ``version`` as the latest seen of a symbol (a pin, a read of the latest, a write)."""
-        self._latest[(library, symbol)] = version
+        if self._latest.get((library, symbol)) != version:
+            self._latest[(library, symbol)] = version
+            self._generation += 1
 
     def saw_changes(self, changes: list[tuple[str, str, int | None]]) -> None:
         """Reads found these symbols at newer versions (None: deleted) than planned with: those are the latest
@@ -199,6 +208,7 @@ class Catalog:
 
     def forget_latest(self, library: str, symbol: str) -> bool:
         """Forget the latest version seen of a symbol (the next read pins it); whether one was known."""
+        self._generation += 1
         return self._latest.pop((library, symbol), None) is not None
 
     def latest_schema(self, library: str, symbol: str) -> tuple[SymbolSchema, bool]:
@@ -344,6 +354,9 @@ class Catalog:
         """
         key = ("members", name.library, name.symbol, as_of_key(as_of), conditions)
         pairs, _kept = self._listed(key, lambda: self.expand(name.library, name.symbol, as_of, conditions))
+        reused = self._resolved.get(key)
+        if reused is not None and reused[0] == self._generation and reused[1] is pairs:
+            return reused[2]
         by_library: dict[str, list[str]] = {}
         for library, symbol in pairs:
             by_library.setdefault(library, []).append(symbol)
@@ -362,7 +375,12 @@ class Catalog:
                          for s in symbols if s in seen or s in pinned)
         if not found and not conditions:
             raise self.no_match(name.library, name.symbol, as_of)
-        return Resolution(tuple(found), whole)
+        resolution = Resolution(tuple(found), whole)
+        if found and all(verify for _, verify in found):
+            if len(self._resolved) > 256:
+                self._resolved.clear()
+            self._resolved[key] = (self._generation, pairs, resolution)
+        return resolution
 
     def expand(self, library_pattern: str, symbol_pattern: str, as_of: AsOf = None,
                conditions: tuple[KeyCondition, ...] = ()) -> list[tuple[str, str]]:

@@ -137,11 +137,10 @@ class Session:
         if not resolution.members:  # the conditions admit no member: the pattern's columns, and no rows
             resolution = self.catalog.wildcard(name, as_of)
         found = resolution.members
-        signature = tuple((schema.library, schema.symbol, schema.version, verify) for schema, verify in found)
         memo = (str(name), as_of_key(as_of), conditions, limit)
         reused = self._unions.get(memo)
-        if reused is not None and reused[0] == signature and not resolution.whole:
-            return reused[1]  # the same members again (a union holds no per-query state)
+        if reused is not None and reused[0] is resolution:
+            return reused[1]  # the same resolution again (a union holds no per-query state)
         spelling: dict[str, str] = {}
         distinct = {id(schema.arrow): schema.arrow for schema, _ in found}  # mostly one, shared
         for arrow in distinct.values():  # a column is named as first seen, whatever its case in later members
@@ -159,7 +158,7 @@ class Session:
         if not resolution.whole:  # a union of rows read while planning is not kept
             if len(self._unions) > 64:
                 self._unions.clear()
-            self._unions[memo] = (signature, union)
+            self._unions[memo] = (resolution, union)
         return union
 
     def _symbol_source(self, schema, *, verify_latest: bool = False, snapshot: str | None = None,

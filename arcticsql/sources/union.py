@@ -96,6 +96,7 @@ class UnionSource(ScanSource):
         super().__init__()
         self.members = members
         self._members_key = tuple(m.key for m in members)
+        self._rows = sum(m.schema.row_count for m in members)
         self.arrow = _cached_union_schema(members, self._members_key)
         self.executor = executor
         self.progress = progress
@@ -115,7 +116,7 @@ class UnionSource(ScanSource):
         return self.arrow.__arrow_c_schema__()
 
     def rows(self) -> int | None:
-        return sum(m.schema.row_count for m in self.members)
+        return self._rows
 
     def accepts(self, predicate: Node) -> bool:
         return translatable(predicate, self.arrow)
