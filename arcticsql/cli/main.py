@@ -30,6 +30,7 @@ from arcticsql.cli.repl import run_repl
 from arcticsql.cli.shell import DEFAULT_MAX_ROWS, ScriptError, Shell, quiet_broken_pipe
 from arcticsql.dbapi import connect
 from arcticsql.demo import generate_demo
+from arcticsql.engine.as_of import as_of_statement
 from arcticsql.errors import Error, translate
 
 OUTPUT_FORMATS = (*FORMATS, "parquet")
@@ -110,13 +111,19 @@ def _parameter(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
     return params
 
 
+_AS_OF = click.option("--as-of", "as_of", metavar="SNAPSHOT|TIME",
+                      help="Read every ArcticDB table at this snapshot, or point in time (2024-06-01T12:00, UTC), "
+                           "as SET arcticsql.as_of does.")
+
+
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE", callback=_parameter,
               help="Value of $NAME in the SQL (repeatable; values are strings, cast with $NAME::INT).")
+@_AS_OF
 @_format_options
 @click.pass_obj
-def run(options: Options, files: tuple[str, ...], params: dict, fmt: str, output: str | None,
+def run(options: Options, files: tuple[str, ...], params: dict, as_of: str | None, fmt: str, output: str | None,
         max_rows: int | None) -> None:
     """Run every statement of each SQL FILE (- for standard input), printing the results.
 
@@ -124,6 +131,8 @@ def run(options: Options, files: tuple[str, ...], params: dict, fmt: str, output
     shell = _shell(options, fmt, output, max_rows, params)
 
     def run_files() -> None:
+        if as_of:
+            shell.cursor.execute(as_of_statement(as_of))
         for position, path in enumerate(files):
             shell.run_script(_read_file(path), source=None if path == "-" else path,
                              final=position == len(files) - 1)
@@ -133,16 +142,23 @@ def run(options: Options, files: tuple[str, ...], params: dict, fmt: str, output
 
 @cli.command()
 @click.argument("sql")
+@_AS_OF
 @_format_options
 @click.pass_obj
-def query(options: Options, sql: str, fmt: str, output: str | None, max_rows: int | None) -> None:
+def query(options: Options, sql: str, as_of: str | None, fmt: str, output: str | None, max_rows: int | None) -> None:
     """Run SQL (one or more statements; - reads them from standard input) and print the result.
 
     In csv, json and parquet the output is one document: the last statement's result."""
     shell = _shell(options, fmt, output, max_rows, {})
     if sql == "-":
         sql = sys.stdin.read()
-    _run(shell, lambda: shell.run_script(sql, show_line="\n" in sql.strip()))
+
+    def run_query() -> None:
+        if as_of:
+            shell.cursor.execute(as_of_statement(as_of))
+        shell.run_script(sql, show_line="\n" in sql.strip())
+
+    _run(shell, run_query)
 
 
 def _read_file(path: str) -> str:

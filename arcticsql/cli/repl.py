@@ -29,6 +29,7 @@ from arcticsql.cli.dot_commands import ExitShell
 from arcticsql.cli.execution import Cancelled
 from arcticsql.cli.script import QUIT_WORDS, is_complete
 from arcticsql.cli.shell import ScriptError, Shell
+from arcticsql.engine.as_of import shown
 from arcticsql.errors import translate
 
 PROMPT = "arcticsql> "
@@ -87,9 +88,15 @@ def _continuation(width: int, line_number: int, is_soft_wrap: bool):
     return [("class:continuation", CONTINUATION.rjust(width))]
 
 
-def make_prompt(names: NameCache) -> PromptSession:
+def prompt_text(session) -> str:
+    """The prompt: ``arcticsql> ``, or with the session as-of, ``arcticsql@eod> ``."""
+    as_of = shown(session.as_of)
+    return f"arcticsql@{as_of}> " if as_of else PROMPT
+
+
+def make_prompt(names: NameCache, text=lambda: PROMPT) -> PromptSession:
     return PromptSession(
-        message=[("class:prompt", PROMPT)],
+        message=lambda: [("class:prompt", text())],
         multiline=True,
         prompt_continuation=_continuation,
         key_bindings=_key_bindings(),
@@ -107,7 +114,7 @@ def run_repl(shell: Shell, uri: str) -> None:
     """Read, run and print until ``.quit`` or Ctrl-D."""
     names = NameCache(shell.connection)
     shell.on_change = names.invalidate
-    prompt = make_prompt(names)
+    prompt = make_prompt(names, lambda: prompt_text(shell.connection.session))
     print(f"arcticsql {__version__} on {uri}")
     print('Enter ".help" for usage hints. Statements end with ";".')
     while True:

@@ -114,6 +114,7 @@ def explain(session: Session, duck, text: str, params: Any = None, analyze: bool
     for number, (reference, source) in enumerate(arctic):
         stand_in, nodes = scans[number]
         entry = _entry(reference, source, stand_in, nodes, records if analyze else None)
+        entry["as_of"] = session.as_of_for(reference)
         entry["planned_with"] = _conditions(parsed, reference, session)
         tables.append(entry)
     return Explained([(str(key), str(value)) for key, value in plan], tables)
@@ -225,8 +226,10 @@ def _analyzed(source, records: list[ReadRecord]) -> dict[str, Any]:
 def render(table: dict[str, Any]) -> str:
     """One table's entry as the text of its ``arcticdb`` row."""
     lines = [f"ArcticDB table {table['table']}"]
-    if table.get("as_of") is not None:
-        lines[0] += f" AT {table['as_of']}"
+    as_of = table.get("as_of")
+    if as_of is not None:
+        lines[0] += f" AT (SNAPSHOT => '{as_of}')" if isinstance(as_of, str) else (
+            f" AT (VERSION => {as_of})" if isinstance(as_of, int) else f" AT (TIMESTAMP => '{as_of}')")
     checked = "latest seen, checked on reading" if table.get("version_checked") else "pinned"
     if "members" in table:
         versions = table["versions"]

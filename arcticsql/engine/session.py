@@ -77,6 +77,9 @@ class Session:
         self._stores: dict = {}
         #: What each registered name stands for, as the user wrote it (errors name the user's tables).
         self.labels: dict[str, str] = {}
+        #: The session as-of (``SET arcticsql.as_of``): a snapshot name or a UTC point in time that every
+        #: ArcticDB table without its own ``AT (...)`` is read at; None: the latest versions.
+        self.as_of = None
         self.closed = False
 
     def new_duck_connection(self) -> duckdb.DuckDBPyConnection:
@@ -120,14 +123,19 @@ class Session:
         name = reference.name
         if name.library == CATALOG_LIBRARY:
             return CatalogSource(self.catalog, name.symbol)
+        as_of = self.as_of_for(reference)
         if name.is_pattern:
-            return self.wildcard_source(name, reference.as_of, limit, conditions)
-        if reference.as_of is None and assume_latest:
+            return self.wildcard_source(name, as_of, limit, conditions)
+        if as_of is None and assume_latest:
             schema, pinned = self.catalog.latest_schema(name.library, name.symbol)
             return self._symbol_source(schema, verify_latest=not pinned, limit=limit)
-        snapshot = reference.as_of if isinstance(reference.as_of, str) else None
-        return self._symbol_source(self.catalog.schema(name.library, name.symbol, reference.as_of),
-                                   snapshot=snapshot, limit=limit)
+        snapshot = as_of if isinstance(as_of, str) else None
+        return self._symbol_source(self.catalog.schema(name.library, name.symbol, as_of), snapshot=snapshot,
+                                   limit=limit)
+
+    def as_of_for(self, reference: Reference):
+        """What a reference is read at: its own ``AT (...)``, else the session as-of (None: the latest)."""
+        return reference.as_of if reference.as_of is not None else self.as_of
 
     def wildcard_source(self, name: TableName, as_of, limit: RowLimit | None = None,
                         conditions: tuple[KeyCondition, ...] = ()) -> UnionSource:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from arcticsql.engine.as_of import as_of_command, check_snapshot
 from arcticsql.engine.explain import Explained, explain, explain_prefix
 from arcticsql.engine.registry import PREFIX
 from arcticsql.engine.session import Session, abort_pending
@@ -113,6 +114,12 @@ def _run(session: Session, duck, statement: Statement, params: Any) -> Outcome:
     try:
         session.attach_views(duck)
         text = prepared = SHOW_TABLES_SQL if _SHOW_TABLES.match(statement.text) else statement.text
+        setting = as_of_command(text)
+        if setting is not None:  # SET / RESET arcticsql.as_of: the session's, not DuckDB's
+            if isinstance(setting[1], str):
+                check_snapshot(session.catalog, setting[1])
+            session.as_of = setting[1]
+            return Outcome(rowcount=-1, has_result=False)
         parsed = parse_statement(text)
         references = session.arctic_references(duck, parsed)
         # a store command writes to ArcticDB: its target is never a DuckDB schema's table (main.t)
