@@ -122,17 +122,28 @@ def build_schema(library: str, symbol: str, version: int, stored: pa.Schema, row
     ``microseconds``: declare a nanosecond timestamp index as ``TIMESTAMP`` (cast on reading; a value that
     is not a whole microsecond then raises, see the module docstring), else ``TIMESTAMP_NS``.
     """
+    template = _template(stored, microseconds)
+    dated = template.date_index is not None
+    return replace(template, library=library, symbol=symbol, version=version, row_count=row_count,
+                   first_index=_timestamp_or_none(date_range[0]) if dated else None,
+                   last_index=_timestamp_or_none(date_range[1]) if dated else None,
+                   index_sorted=sorted_index)
+
+
+def declared_index(stored: pa.Schema, microseconds: bool = True) -> str | None:
+    """The stored name of the timestamp index a version of ``stored`` schema is read by dates with."""
+    template = _template(stored, microseconds)
+    return template.stored_names[template.date_index] if template.date_index is not None else None
+
+
+def _template(stored: pa.Schema, microseconds: bool) -> SymbolSchema:
     template = _TEMPLATES.get((stored, microseconds))
     if template is None:
         template = _build_template(stored, microseconds)
         if len(_TEMPLATES) > 1024:
             _TEMPLATES.clear()
         _TEMPLATES[(stored, microseconds)] = template
-    dated = template.date_index is not None
-    return replace(template, library=library, symbol=symbol, version=version, row_count=row_count,
-                   first_index=_timestamp_or_none(date_range[0]) if dated else None,
-                   last_index=_timestamp_or_none(date_range[1]) if dated else None,
-                   index_sorted=sorted_index)
+    return template
 
 
 def _build_template(stored: pa.Schema, microseconds: bool) -> SymbolSchema:
