@@ -177,7 +177,7 @@ def _entry(reference: Reference, source, stand_in: _StandIn, nodes: list[_Scan],
 
 def _conditions(parsed: ParsedStatement, reference: Reference, session: Session) -> list[str]:
     """The statement's conditions that chose a wildcard's members before anything was pinned."""
-    if not reference.name.is_pattern or parsed.text in session._unpruned:
+    if not reference.name.is_pattern or not session.prunes(parsed.text):
         return []
     return [_condition_text(c) for c in parsed.members.get(reference.start, ())]
 

@@ -199,6 +199,11 @@ class Session:
             return text
         return self.register(duck, parsed, references)
 
+    def prunes(self, text: str) -> bool:
+        """Whether the statement ``text`` (as parsed) resolves its wildcards to the members its conditions on
+        ``symbol``/``library`` admit (not after one of their columns failed to bind: see plan_again)."""
+        return text not in self._unpruned
+
     def register(self, duck, parsed: ParsedStatement, references: list[Reference]) -> str:
         """Resolve and register every reference; the statement text rewritten to use the registered names."""
         return self.register_sources(duck, parsed, references)[0]
@@ -213,7 +218,7 @@ class Session:
         # Only a query may be planned with the version last seen: its read checks the version, and a
         # changed one plans it again. DESCRIBE, DDL and the like always pin, so they never show stale columns.
         assume_latest = isinstance(parsed.tree, exp.Query)
-        pruned = parsed.text not in self._unpruned
+        pruned = self.prunes(parsed.text)
         for reference in references:
             source = self.source_for(reference, assume_latest, parsed.limits.get(reference.start),
                                      parsed.members.get(reference.start, ()) if pruned else ())

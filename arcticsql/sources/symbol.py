@@ -247,8 +247,9 @@ class ArcticSymbolSource(ScanSource):
 
     def _read(self, call: dict) -> pa.Table:
         schema = self.schema
-        if self.preloaded is not None:
-            return self._read_preloaded(call)
+        preloaded = self.preloaded  # (released by another scan at any time: then read ArcticDB)
+        if preloaded is not None:
+            return self.read_preloaded(call, preloaded)
         as_of = call.get("as_of", self.read_as_of)
         kwargs = {k: v for k, v in call.items() if v is not None and k != "as_of"}
         started = time.perf_counter()
@@ -261,10 +262,11 @@ class ArcticSymbolSource(ScanSource):
         if as_of is None:
             self.check_latest(int(item.version))
         table = item.data
-        self._log(call, table.num_rows, time.perf_counter() - started, "read")
+        self.log_read(call, table.num_rows, time.perf_counter() - started, "read")
         return table
 
-    def _log(self, call: dict, rows: int, seconds: float, kind: str) -> None:
+    def log_read(self, call: dict, rows: int, seconds: float, kind: str) -> None:
+        """Record one read (``kind``: see :class:`~arcticsql.sources.read_log.ReadRecord`) in the log."""
         if self.log is not None:
             schema = self.schema
             q = call.get("query_builder")
@@ -273,10 +275,13 @@ class ArcticSymbolSource(ScanSource):
                                     call.get("date_range"), call.get("row_range"),
                                     str(q) if q is not None else None, rows, seconds, kind))
 
-    def _read_preloaded(self, call: dict) -> pa.Table:
+    def read_preloaded(self, call: dict, table: pa.Table | None = None) -> pa.Table:
         """What ``library.read`` would return for ``call``, from the version read while planning (its
-        QueryBuilder is left out: the plan's exact filter, applied afterwards, covers it)."""
-        table = self.preloaded
+        QueryBuilder is left out: the plan's exact filter, applied afterwards, covers it); ArcticDB's
+        answer once that was released."""
+        table = self.preloaded if table is None else table
+        if table is None:
+            return self._read(call)
         schema = self.schema
         if call.get("row_range") is not None:
             start, end = call["row_range"]
@@ -295,7 +300,7 @@ class ArcticSymbolSource(ScanSource):
             stored = set(call["columns"]) | {schema.stored_names[c] for c in schema.index_columns
                                               if c in schema.stored_names}
             table = table.select([name for name in table.column_names if name in stored])
-        self._log(call, table.num_rows, 0.0, "memory")
+        self.log_read(call, table.num_rows, 0.0, "memory")
         return table
 
     def check_latest(self, version: int | None) -> None:

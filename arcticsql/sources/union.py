@@ -145,6 +145,11 @@ class UnionSource(ScanSource):
         planner = _Planner(value_filters, needed, limit)
         return (planner.job(m) for m in self.selected(filters))
 
+    def release(self) -> None:
+        """Drop the members' rows read while planning (scans then read ArcticDB at the same versions)."""
+        for member in self.members:
+            member.preloaded = None
+
     def explain(self, columns: Sequence[str] | None, filters: Sequence[Node]) -> dict:
         """What a scan of ``columns`` (None: all) with the accepted ``filters`` asks ArcticDB for, as
         EXPLAIN shows it: the members kept, and how they are read (summed up over members)."""
@@ -323,7 +328,7 @@ def _read_group(group: list[_Job]) -> list[_Result]:
         elif job.limit is not None and job.row_range is None:
             windowed.append((position, job))
         elif member.preloaded is not None:
-            results[position] = _Result(job, member._read_preloaded(job.call()), True)
+            results[position] = _Result(job, member.read_preloaded(job.call()), True)
         elif alone and job.row_range is None:
             results[position] = _Result(job, member.read_table(list(job.columns), job.plan), False)
         else:
@@ -335,6 +340,8 @@ def _read_group(group: list[_Job]) -> list[_Result]:
     if windowed:
         for (position, job), table in zip(windowed, _read_windows([job for _, job in windowed])):
             results[position] = _Result(job, table, False)
+    for job in group:  # served: the registered table holds no rows (a later scan reads ArcticDB)
+        job.member.preloaded = None
     return [results[i] for i in range(len(group))]
 
 
@@ -375,7 +382,7 @@ def _read_batch(jobs: list[_Job], calls: list[dict]) -> list[pa.Table]:
             member = jobs[position].member
             if not hasattr(item, "data"):
                 raise ProgrammingError(f"reading {_label(member)} failed: {item}")
-            member._log(calls[position], item.data.num_rows, seconds, "read")
+            member.log_read(calls[position], item.data.num_rows, seconds, "read")
             out[position] = item.data
     return out  # type: ignore[return-value]
 
