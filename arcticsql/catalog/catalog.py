@@ -13,13 +13,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 from arcticdb import ReadInfoRequest, ReadRequest
 
 from arcticsql.catalog.arctic import Store
-from arcticsql.catalog.schema import SymbolSchema, build_schema, declared_index
+from arcticsql.catalog.schema import SymbolSchema, build_schema, schema_of_rows
 from arcticsql.config import Settings
 from arcticsql.errors import ProgrammingError, suggest
 from arcticsql.sources.read_log import ReadLog, ReadRecord
@@ -309,14 +308,7 @@ class Catalog:
 
     def _describe_whole(self, key: tuple[str, str, int], data: pa.Table) -> None:
         """Keep the schema of a version read whole, described from its rows."""
-        library, symbol, version = key
-        microseconds = key not in self._nanoseconds
-        extent = (None, None, True)
-        index = declared_index(data.schema, microseconds)
-        if index is not None:
-            extent = _index_extent(data.column(index))
-        schema = build_schema(library, symbol, version, data.schema, data.num_rows, microseconds, extent[:2],
-                              extent[2])
+        schema = schema_of_rows(*key, data, key not in self._nanoseconds)
         with self._lock:
             self._schemas[key] = schema
 
@@ -467,25 +459,6 @@ def _named(conditions: list[KeyCondition]) -> set[str] | None:
         if not condition.like:
             named = set(condition.exact) if named is None else named & set(condition.exact)
     return named
-
-
-def _index_extent(index: pa.ChunkedArray) -> tuple[pd.Timestamp | None, pd.Timestamp | None, bool]:
-    """The first and last value of a timestamp index as read, and whether it ascends (ArcticDB's
-    description says the same of a whole version)."""
-    if not len(index):
-        return None, None, True
-    if index.null_count:
-        return None, None, False
-    chunk = index.chunks[0] if index.num_chunks == 1 else index.combine_chunks()
-    values = np.frombuffer(chunk.buffers()[1], dtype=np.int64)[chunk.offset:chunk.offset + len(chunk)]
-    ascending = bool(len(values) < 2 or (values[1:] >= values[:-1]).all())
-    low, high = (int(values[0]), int(values[-1])) if ascending else (int(values.min()), int(values.max()))
-    tz = index.type.tz
-
-    def stamp(value: int) -> pd.Timestamp:
-        return pd.Timestamp(value, unit="ns", tz="UTC").tz_convert(tz) if tz else pd.Timestamp(value, unit="ns")
-
-    return stamp(low), stamp(high), ascending
 
 
 def as_of_key(as_of: AsOf) -> object:

@@ -56,14 +56,18 @@ _FIRST_GROUP = max(2, PULLED_AHEAD)
 
 def wildcard_schema(members: Sequence[ArcticSymbolSource]) -> pa.Schema:
     """``library``, ``symbol``, then every member column by name in first-seen order, types unified."""
+    checked: set[int] = set()
     for member in members:
+        if id(member.schema.arrow) in checked:
+            continue
+        checked.add(id(member.schema.arrow))
         clash = [name for name in KEY_COLUMNS if name in member.schema.names]
         if clash:
             raise ProgrammingError(f"{_label(member)} has a column named {clash[0]!r}, which a wildcard table "
                                    "uses for the member's name; query it by its exact name")
-    distinct: dict[pa.Schema, ArcticSymbolSource] = {}
-    for member in members:  # members of one schema (the usual case) are unified once
-        distinct.setdefault(member.schema.arrow, member)
+    distinct: dict[int, ArcticSymbolSource] = {}
+    for member in members:  # members of one schema object (the usual case) are unified once
+        distinct.setdefault(id(member.schema.arrow), member)
     values = union_schema((_label(m), m.schema.arrow) for m in distinct.values())
     return pa.schema([pa.field("library", pa.string()), pa.field("symbol", pa.string()), *values])
 
@@ -435,12 +439,14 @@ def _assemble(results: list[_Result], schema: pa.Schema, exact) -> Iterator[pa.T
 
 
 def _bucket(result: _Result) -> tuple:
+    """Results decoded together: raw ones of members sharing one declared schema object (built from one
+    stored schema: their rows have equal types), read for the same columns and filters."""
     job = result.job
     schema = job.member.schema
     if not result.raw or schema.range_index is not None:
         return ("one", id(result))
-    return (schema.arrow, tuple(schema.stored_names.items()), tuple(schema.casts.items()), job.columns,
-            tuple(node_key(p) for p in job.plan.residual), job.exact_in_read, result.table.schema)
+    return (id(schema.arrow), job.columns, tuple(node_key(p) for p in job.plan.residual), job.exact_in_read,
+            tuple(result.table.column_names))
 
 
 def _decode_bucket(bucket: list[_Result], schema: pa.Schema) -> pa.Table:
@@ -454,7 +460,10 @@ def _decode_bucket(bucket: list[_Result], schema: pa.Schema) -> pa.Table:
         which = np.zeros(table.num_rows, dtype=np.int32)
     else:
         tables = [result.table for result in bucket]
-        raw = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        try:
+            raw = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        except pa.ArrowInvalid:  # (types that differ after all: each on its own)
+            return pa.concat_tables([_decode_bucket([result], schema) for result in bucket])
         job, member = first.job, first.job.member
         shape = job.shape()
         first_row = job.row_range[0] if job.row_range else 0  # a RangeIndex member is alone in its bucket
