@@ -26,7 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "arctic_storage_path": "lmdb://./data/arctic_storage",
     "core_libraries": list(CORE_LIBRARIES),
     "processing": {"batch_size": 32, "max_workers": 4, "scan_chunk_mb": 256, "listing_ttl_s": 2,
-                   "nan_is_null": True},
+                   "nan_is_null": True, "cache_mb": 1024, "disk_cache_dir": None, "disk_cache_mb": 10240},
     "arcticdb": {"io_threads": 16, "request_timeout_s": 30, "attempts": 3, "write_lock_timeout_s": 60,
                  "unlocked_writes": False},
     "storage": {
@@ -56,6 +56,11 @@ class Settings:
     listing_ttl_s: float = 2.0
     #: Float NaN reads as SQL NULL (see arcticsql.missing); False keeps raw NaN.
     nan_is_null: bool = True
+    #: The session cache of decoded ArcticDB columns (see arcticsql.sources.cache): its bound (0: off), and an
+    #: optional folder shared by processes for stores on object storage, with its own bound.
+    cache_bytes: int = 1024 * 1024 * 1024
+    disk_cache_dir: str | None = None
+    disk_cache_bytes: int = 10 * 1024 * 1024 * 1024
     #: Object stores (see arcticsql.catalog.arctic): requests in flight, seconds one may take, tries of each.
     io_threads: int = 16
     request_timeout_s: float = 30.0
@@ -109,6 +114,11 @@ def normalise_uri(uri: str) -> str:
     return uri
 
 
+def _folder(value: Any) -> str | None:
+    """A folder setting made absolute (against the working directory), or None when unset."""
+    return os.path.abspath(os.path.expanduser(os.fspath(value))) if value else None
+
+
 def parse_boolean(value: Any, name: str, error: type[Exception] = ConfigError) -> bool:
     """``value`` (a bool, or true/false/yes/no/on/off/1/0 written as text) as a bool; ``error`` naming
     ``name`` otherwise. One reading of a boolean for the config file and for statement options.
@@ -160,6 +170,8 @@ def load_settings(config: str | os.PathLike | dict | None = None, uri: str | Non
         batch_size = max(1, int(processing.get("batch_size", 32)))
         chunk_mb = float(processing.get("scan_chunk_mb", 256))
         listing_ttl_s = max(0.0, float(processing.get("listing_ttl_s", 2)))
+        cache_mb = max(0.0, float(processing.get("cache_mb", 1024)))
+        disk_cache_mb = max(0.0, float(processing.get("disk_cache_mb", 10240)))
     except (TypeError, ValueError) as error:
         raise ConfigError(f"processing settings must be numbers: {error}") from None
     arctic_options = merged.get("arcticdb") or {}
@@ -180,6 +192,9 @@ def load_settings(config: str | os.PathLike | dict | None = None, uri: str | Non
         storage=storage,
         listing_ttl_s=listing_ttl_s,
         nan_is_null=nan_is_null,
+        cache_bytes=int(cache_mb * 1024 * 1024),
+        disk_cache_dir=_folder(processing.get("disk_cache_dir")),
+        disk_cache_bytes=int(disk_cache_mb * 1024 * 1024),
         io_threads=io_threads,
         request_timeout_s=request_timeout_s,
         attempts=attempts,

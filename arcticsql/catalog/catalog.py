@@ -148,16 +148,21 @@ class Catalog:
 
     def pin_version(self, library: str, symbol: str, as_of: AsOf = None) -> int:
         """The version number ``as_of`` selects (the latest when None)."""
+        return self._pin(library, symbol, as_of)[0]
+
+    def _pin(self, library: str, symbol: str, as_of: AsOf = None) -> tuple[int, int]:
+        """The version ``as_of`` selects (the latest when None): its number and creation time (ns)."""
         lib = self.library(library)
         try:
-            version = int(lib.read_metadata(symbol, as_of=as_of).version)
+            item = lib.read_metadata(symbol, as_of=as_of)
         except Exception as error:
             if not _is_missing(error):
                 raise
         else:
+            version = int(item.version)
             if as_of is None:
                 self.saw_latest(library, symbol, version)
-            return version
+            return version, int(item.timestamp)
         if not lib.has_symbol(symbol):
             raise self.unknown_symbol(library, symbol)
         raise self.missing_version(library, symbol, as_of)
@@ -175,6 +180,8 @@ class Catalog:
                 self.changed()
             else:
                 self.saw_latest(library, symbol, version)
+                # the same number may be a new version (the symbol was deleted and written again)
+                self._schemas.pop((library, symbol, version), None)
 
     def forget_latest(self, library: str, symbol: str) -> bool:
         """Forget the latest version seen of a symbol (the next read pins it); whether one was known."""
@@ -210,17 +217,17 @@ class Catalog:
 
     def schema(self, library: str, symbol: str, as_of: AsOf = None) -> SymbolSchema:
         """The SQL schema of a symbol version (pinned: ``as_of`` resolved to a version number)."""
-        version = self.pin_version(library, symbol, as_of)
+        version, created = self._pin(library, symbol, as_of)
         key = (library, symbol, version)
         cached = self._schemas.get(key)
-        if cached is not None:
+        if cached is not None and cached.created == created:
             return cached
         lib = self.library(library)
         reading = as_of if isinstance(as_of, str) else version  # a snapshot still reads a deleted symbol
-        stored = lib.read(symbol, as_of=reading, row_range=(0, 0), output_format="pyarrow").data.schema
+        item = lib.read(symbol, as_of=reading, row_range=(0, 0), output_format="pyarrow")
         description = lib.get_description(symbol, as_of=reading)
-        schema = build_schema(library, symbol, version, stored, int(description.row_count),
-                              key not in self._nanoseconds, tuple(description.date_range))
+        schema = build_schema(library, symbol, version, item.data.schema, int(description.row_count),
+                              key not in self._nanoseconds, tuple(description.date_range), int(item.timestamp))
         with self._lock:
             self._schemas[key] = schema
         return schema
@@ -243,7 +250,7 @@ class Catalog:
         items = lib.read_batch([ReadRequest(s, as_of=as_of, row_range=(0, 0)) for s in symbols],
                                output_format="pyarrow") if symbols else []
         pinned: list[tuple[str, int]] = []
-        stored: dict[tuple[str, int], object] = {}
+        stored: dict[tuple[str, int], tuple[object, int]] = {}
         for symbol, item in zip(symbols, items):
             if not hasattr(item, "data"):
                 if as_of is None or isinstance(as_of, pd.Timestamp):
@@ -253,29 +260,32 @@ class Catalog:
             if as_of is None:
                 self.saw_latest(library, symbol, version)
             pinned.append((symbol, version))
-            stored[(symbol, version)] = item.data.schema
+            stored[(symbol, version)] = (item.data.schema, int(item.timestamp))
         return self._schemas_at(library, pinned, stored, as_of if isinstance(as_of, str) else None)
 
     def _schemas_at(self, library: str, pinned: list[tuple[str, int]],
-                    stored: dict[tuple[str, int], object] | None = None,
+                    stored: dict[tuple[str, int], tuple[object, int]] | None = None,
                     snapshot: str | None = None) -> list[SymbolSchema]:
         """Schemas of (symbol, version) pairs of one library: cached, or described in one batched call (the
-        columns from ``stored`` zero-row schemas when given, else read too; through ``snapshot`` when the
-        versions were pinned by it, which still reads symbols deleted since)."""
+        columns and creation times from ``stored`` zero-row reads when given, else read too; through
+        ``snapshot`` when the versions were pinned by it, which still reads symbols deleted since). A cached
+        schema made at another time than ``stored`` says is of another version under the same number."""
         lib = self.library(library)
-        missing = [(s, v) for s, v in pinned if (library, s, v) not in self._schemas]
+        stored = dict(stored or {})
+        missing = [(s, v) for s, v in pinned if (library, s, v) not in self._schemas
+                   or ((s, v) in stored and self._schemas[(library, s, v)].created != stored[(s, v)][1])]
         if missing:
-            stored = dict(stored or {})
             unread = [(s, v) for s, v in missing if (s, v) not in stored]
             if unread:
                 items = lib.read_batch([ReadRequest(s, as_of=snapshot or v, row_range=(0, 0)) for s, v in unread],
                                        output_format="pyarrow")
-                stored.update({pair: item.data.schema for pair, item in zip(unread, items)})
+                stored.update({pair: (item.data.schema, int(item.timestamp)) for pair, item in zip(unread, items)})
             descriptions = lib.get_description_batch([ReadInfoRequest(s, as_of=snapshot or v) for s, v in missing])
             for (symbol, version), description in zip(missing, descriptions):
-                schema = build_schema(library, symbol, version, stored[(symbol, version)],
+                columns, created = stored[(symbol, version)]
+                schema = build_schema(library, symbol, version, columns,
                                       int(description.row_count), (library, symbol, version) not in self._nanoseconds,
-                                      tuple(description.date_range))
+                                      tuple(description.date_range), created)
                 with self._lock:
                     self._schemas[(library, symbol, version)] = schema
         return [self._schemas[(library, s, v)] for s, v in pinned]

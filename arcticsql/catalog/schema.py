@@ -43,6 +43,7 @@ class SymbolSchema:
     casts: dict[str, pa.DataType] = field(default_factory=dict)  # declared column -> type to cast to
     first_index: object = None              # first/last date index value (pd.Timestamp) when known
     last_index: object = None
+    created: int | None = None              # when the version was written (ns): with the number, unique
 
     @property
     def names(self) -> list[str]:
@@ -102,7 +103,8 @@ def _width(kind: pa.DataType) -> int:
 
 
 def build_schema(library: str, symbol: str, version: int, stored: pa.Schema, row_count: int,
-                 microseconds: bool = True, date_range: tuple = (None, None)) -> SymbolSchema:
+                 microseconds: bool = True, date_range: tuple = (None, None),
+                 created: int | None = None) -> SymbolSchema:
     """The declared schema for a symbol version from its stored Arrow schema (a zero-row read).
 
     ``microseconds``: declare a nanosecond timestamp index as ``TIMESTAMP`` (cast on reading; a value that
@@ -156,6 +158,7 @@ def build_schema(library: str, symbol: str, version: int, stored: pa.Schema, row
         casts=casts,
         first_index=_timestamp_or_none(date_range[0]) if date_index else None,
         last_index=_timestamp_or_none(date_range[1]) if date_index else None,
+        created=None if created is None else int(created),
     )
 
 

@@ -30,7 +30,9 @@ from arcticsql.errors import (
     SymbolChanged,
     translate,
 )
+from arcticsql.sources.cache import ScanCache
 from arcticsql.sources.catalog_tables import CatalogSource
+from arcticsql.sources.disk_cache import DiskPieces
 from arcticsql.sources.pickles import learn_pickle_schemas, pickle_files_table, read_pickle_source
 from arcticsql.sources.read_log import ReadLog
 from arcticsql.sources.symbol import ArcticSymbolSource
@@ -53,8 +55,13 @@ class Session:
         #: The ArcticDB store, opened on first use (a read never creates it).
         self.store = Store(settings.arctic_uri, settings)
         self.catalog = Catalog(self.store, settings)
-        #: Every ArcticDB read the scans made (tests prove pushdown with it).
+        #: Every ArcticDB read the scans made (tests prove pushdown with it), and what the cache gave them.
         self.read_log = ReadLog()
+        #: Decoded columns of the symbol versions scans read, for the scans that follow (processing.cache_mb),
+        #: and for a store on object storage, a folder of them shared by processes (processing.disk_cache_dir).
+        disk = (DiskPieces(settings.disk_cache_dir, settings.disk_cache_bytes)
+                if settings.disk_cache_dir and self.store.is_object_store else None)
+        self.scan_cache = ScanCache(settings.cache_bytes, store=self.store.shown, disk=disk)
         #: Reads ahead of DuckDB: the next chunk of a symbol, the next group of a wildcard's members.
         self.executor = ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="arcticsql-read")
         self.duck = duckdb.connect(":memory:")
@@ -133,7 +140,8 @@ class Session:
         return ArcticSymbolSource(self.catalog.library(schema.library), schema,
                                   chunk_bytes=self.settings.scan_chunk_bytes, log=self.read_log,
                                   executor=self.executor, verify_latest=verify_latest,
-                                  nan_is_null=self.settings.nan_is_null, snapshot=snapshot)
+                                  nan_is_null=self.settings.nan_is_null, snapshot=snapshot,
+                                  cache=self.scan_cache)
 
     def function_source(self, call: FunctionReference):
         """``read_pickle(glob)``: the pickle files as a lazy table; ``pickle_files(glob)``: their listing."""

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ReadRecord:
-    """One call made to ArcticDB by a scan."""
+    """One call made to ArcticDB by a scan, or (``cached``) what the session cache gave a scan instead:
+    the columns and rows it served, and the date range the scan asked for."""
 
     library: str
     symbol: str
@@ -19,6 +20,7 @@ class ReadRecord:
     row_range: tuple[int, int] | None
     query: str | None
     rows: int
+    cached: bool = False
 
 
 class ReadLog:
@@ -39,3 +41,8 @@ class ReadLog:
     def records(self) -> list[ReadRecord]:
         with self._lock:
             return list(self._records)
+
+    def reads(self) -> list[ReadRecord]:
+        """The calls made to ArcticDB (what the cache served left out)."""
+        with self._lock:
+            return [record for record in self._records if not record.cached]

@@ -20,6 +20,8 @@ from arcticsql.catalog.schema import SymbolSchema
 from arcticsql.conform import conform
 from arcticsql.errors import IndexNotMicroseconds, SymbolChanged
 from arcticsql.missing import nan_to_null
+from arcticsql.sources.cache import ScanCache
+from arcticsql.sources.cached_scan import CachedScan, cached_scan
 from arcticsql.sources.plan import ReadPlan, arrow_filter, node_key, plan_read, query_builder, translatable
 from arcticsql.sources.protocol import Node, ScanSource, export_batches
 from arcticsql.sources.read_log import ReadLog, ReadRecord
@@ -46,7 +48,7 @@ class ArcticSymbolSource(ScanSource):
 
     def __init__(self, library, schema: SymbolSchema, *, chunk_bytes: int, log: ReadLog | None = None,
                  executor: ThreadPoolExecutor | None = None, verify_latest: bool = False,
-                 nan_is_null: bool = True, snapshot: str | None = None) -> None:
+                 nan_is_null: bool = True, snapshot: str | None = None, cache: ScanCache | None = None) -> None:
         super().__init__()
         self.library = library
         self.schema = schema
@@ -62,12 +64,14 @@ class ArcticSymbolSource(ScanSource):
         #: What reads ask ArcticDB for: the pinned version, or the snapshot it was pinned through (which
         #: still reads after the symbol itself was deleted; a version number does not).
         self.read_as_of: int | str = snapshot if snapshot is not None else schema.version
+        #: The session's cache of decoded columns (see :mod:`arcticsql.sources.cached_scan`), or None.
+        self.cache = cache
 
     @property
     def key(self) -> tuple:
         """What this source reads; equal keys read equal rows (versions are immutable)."""
-        return ("symbol", self.schema.library, self.schema.symbol, self.schema.version, tuple(self.schema.casts),
-                self.verify_latest, self.nan_is_null)
+        return ("symbol", self.schema.library, self.schema.symbol, self.schema.version, self.schema.created,
+                tuple(self.schema.casts), self.verify_latest, self.nan_is_null)
 
     # -- protocol -------------------------------------------------------------------------------------
     def __arrow_c_schema__(self) -> object:
@@ -100,7 +104,8 @@ class ArcticSymbolSource(ScanSource):
         return export_batches(out_schema, batches), True
 
     # -- reading --------------------------------------------------------------------------------------
-    def read_table(self, wanted: Sequence[str] | None = None, plan: ReadPlan | None = None) -> pa.Table:
+    def read_table(self, wanted: Sequence[str] | None = None, plan: ReadPlan | None = None,
+                   scan: CachedScan | None = None) -> pa.Table:
         """The whole (filtered, projected) result as one Arrow table.
 
         Read without prefetch: nothing consumes it meanwhile, and it may itself run on the executor (a
@@ -108,31 +113,60 @@ class ArcticSymbolSource(ScanSource):
         """
         wanted = list(self.schema.names) if wanted is None else list(wanted)
         out_schema = pa.schema([self.schema.arrow.field(n) for n in wanted])
-        batches = self.batches(plan or ReadPlan(), wanted, prefetch=False)
+        batches = self.batches(plan or ReadPlan(), wanted, prefetch=False, scan=scan)
         return pa.Table.from_batches(list(batches), schema=out_schema)
 
-    def batches(self, plan: ReadPlan, wanted: list[str], prefetch: bool = True) -> Iterator[pa.RecordBatch]:
+    def batches(self, plan: ReadPlan, wanted: list[str], prefetch: bool = True,
+                scan: CachedScan | None = None) -> Iterator[pa.RecordBatch]:
         """Record batches of ``wanted`` columns holding exactly the rows the plan's filters keep; with
-        ``prefetch`` the next chunk is read on the executor while this one is consumed."""
+        ``prefetch`` the next chunk is read on the executor while this one is consumed. The session cache
+        gives what it holds (``scan``: the cache's answer, when already asked)."""
         if plan.empty:
             return iter(())
         schema = self.schema
         needed = set(wanted) | set(plan.residual_columns)
+        executor = self.executor if prefetch else None
+        scan = scan if scan is not None else cached_scan(self, plan, needed)
+        if scan is not None:
+            return self._cached_batches(scan, plan, wanted, executor)
         stored_columns = self.stored_columns(needed)
         read_schema = pa.schema([schema.arrow.field(n) for n in schema.names if n in needed])
         expression = arrow_filter(plan.residual, read_schema) if plan.residual else None
-        calls = list(self._chunk_calls(plan, stored_columns))
-        if self.verify_latest:
-            if len(calls) == 1:
-                calls[0]["as_of"] = None  # read the latest; _read checks it is the version planned with
-            else:
-                try:
-                    latest = int(self.library.read_metadata(schema.symbol).version)
-                except NoDataFoundException:
-                    latest = None
-                self.check_latest(latest)
-        return _Batches(self._pipeline(calls, read_schema, expression, wanted, self.executor if prefetch else None),
+        calls = list(self.chunk_calls(plan, stored_columns))
+        self._latest_for(calls)
+        return _Batches(self._pipeline(calls, read_schema, expression, wanted, executor),
                         single_read=len(calls) == 1)
+
+    def _latest_for(self, calls: list[dict]) -> None:
+        """With ``verify_latest``: a single read asks for the latest version (``_read`` checks it); otherwise
+        (several reads, or none: the cache holds it all) the latest is checked now, before any read, with
+        the cheapest call that says it (one request on object storage, none while ArcticDB's own version
+        map is fresh)."""
+        if not self.verify_latest:
+            return
+        if len(calls) == 1:
+            calls[0]["as_of"] = None  # read the latest; _read checks it is the version planned with
+            return
+        latest = self.library.list_versions(self.schema.symbol, latest_only=True, skip_snapshots=True)
+        if not latest:
+            self.check_latest(None)
+        for version, info in latest.items():
+            self.check_latest(int(version.version), int(pd.Timestamp(info.date).value))
+
+    def _cached_batches(self, scan: CachedScan, plan: ReadPlan, wanted: list[str], executor) -> _Batches:
+        """The scan's batches, through the session cache: ArcticDB is called only for what it lacks."""
+        self._latest_for(scan.calls)
+        scan.log_served(self.log, plan.date_range)
+        expression = arrow_filter(plan.residual, scan.fields) if plan.residual else None
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for table in scan.tables(self._read, executor):
+                if expression is not None:
+                    table = table.filter(expression)
+                if table.num_rows:
+                    yield from table.select(wanted).to_batches()
+
+        return _Batches(batches(), single_read=len(scan.calls) <= 1)
 
     def stored_columns(self, needed: set[str]) -> list[str]:
         """ArcticDB column names to read for the declared columns ``needed``.
@@ -146,8 +180,9 @@ class ArcticSymbolSource(ScanSource):
             names = [schema.stored_names[schema.value_columns[0]]]
         return names
 
-    def _chunk_calls(self, plan: ReadPlan, stored_columns: list[str]) -> Iterator[dict]:
-        """Keyword arguments for each ArcticDB read, in order."""
+    def chunk_calls(self, plan: ReadPlan, stored_columns: list[str],
+                    rows: tuple[int, int] | None = None) -> Iterator[dict]:
+        """Keyword arguments for each ArcticDB read, in order (``rows``: only the rows [first, end))."""
         schema = self.schema
         chunk = schema.chunk_rows(self.chunk_bytes)
         base = {"columns": stored_columns, "query_builder": query_builder(plan)}
@@ -156,11 +191,12 @@ class ArcticSymbolSource(ScanSource):
                 yield {**base, "date_range": (start, end)}
             return
         total = schema.row_count
-        if total <= chunk:
+        begin, end = rows if rows is not None else (0, total)
+        if begin == 0 and end >= total and total <= chunk:
             yield {**base, "row_range": None}
             return
-        for first in range(0, total, chunk):
-            yield {**base, "row_range": (first, min(total, first + chunk))}
+        for first in range(begin, end, chunk):
+            yield {**base, "row_range": (first, min(end, first + chunk))}
 
     def _read(self, call: dict) -> pa.Table:
         schema = self.schema
@@ -173,7 +209,7 @@ class ArcticSymbolSource(ScanSource):
                 self.check_latest(None)  # deleted since it was seen: planned again, it is an unknown symbol
             raise
         if as_of is None:
-            self.check_latest(int(item.version))
+            self.check_latest(int(item.version), item.timestamp)
         table = item.data
         if self.log is not None:
             q = call.get("query_builder")
@@ -183,18 +219,21 @@ class ArcticSymbolSource(ScanSource):
                                     str(q) if q is not None else None, table.num_rows))
         return table
 
-    def check_latest(self, version: int | None) -> None:
-        """The latest version (None: the symbol is gone) is the one planned with, or the statement must be
-        planned again."""
-        change = self.change(version)
+    def check_latest(self, version: int | None, created: int | None = None) -> None:
+        """The latest version (None: the symbol is gone), made at ``created`` (ns, when known), is the one
+        planned with, or the statement must be planned again."""
+        change = self.change(version, created)
         if change is not None:
             raise SymbolChanged([change])
 
-    def change(self, version: int | None) -> tuple[str, str, int | None] | None:
-        """(library, symbol, version) when the latest ``version`` is not the one planned with, else None."""
-        if version == self.schema.version:
+    def change(self, version: int | None, created: int | None = None) -> tuple[str, str, int | None] | None:
+        """(library, symbol, version) when the latest ``version`` is not the one planned with — another
+        number, or the same number made at another time (the symbol was deleted and written again) — else
+        None."""
+        schema = self.schema
+        if version == schema.version and (created is None or schema.created is None or created == schema.created):
             return None
-        return self.schema.library, self.schema.symbol, version
+        return schema.library, schema.symbol, version
 
     def _pipeline(self, calls: list[dict], read_schema: pa.Schema, expression, wanted: list[str], executor):
         pending: Future | None = None

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from arcticsql.conform import conform, union_schema
 from arcticsql.errors import ProgrammingError, SymbolChanged
+from arcticsql.sources.cached_scan import CachedScan, cached_scan
 from arcticsql.sources.plan import ReadPlan, arrow_filter, columns_of, plan_read, query_builder, translatable
 from arcticsql.sources.protocol import Node, ScanSource, export_batches
 from arcticsql.sources.read_log import ReadRecord
@@ -161,6 +162,11 @@ class _Job:
     def bytes(self) -> int:
         return self.member.schema.row_count * self.member.schema.row_bytes
 
+    @property
+    def needed(self) -> set[str]:
+        """The member columns its read needs: those wanted and those the exact filter reads."""
+        return set(self.columns) | set(self.plan.residual_columns)
+
 
 class _Planner:
     """Makes each member's job; members with equal schemas (the usual case) share one translation."""
@@ -190,47 +196,107 @@ def _read_group(group: list[_Job]) -> list[tuple[_Job, pa.Table]]:
 
 
 def _read_batch(group: list[_Job]) -> list[tuple[_Job, pa.Table]]:
-    """One ArcticDB ``read_batch`` per library for the group's members (parallel inside ArcticDB)."""
-    from arcticdb import ReadRequest
-
+    """One ArcticDB ``read_batch`` per library for the group's members (parallel inside ArcticDB); members the
+    session cache holds wholly are not read (their versions are checked with one metadata batch when only the
+    latest seen), and a member it holds in part is read for the rest on its own."""
     out: dict[int, tuple[_Job, pa.Table]] = {}
-    by_library: dict[str, list[tuple[int, _Job]]] = {}
+    to_read: dict[str, list[tuple[int, _Job, CachedScan | None]]] = {}
+    held: dict[str, list[tuple[int, _Job, CachedScan]]] = {}
     for position, job in enumerate(group):
-        if job.plan.empty:
-            out[position] = (job, job.member.read_table(list(job.columns), job.plan))
+        scan = None if job.plan.empty else cached_scan(job.member, job.plan, job.needed)
+        library = job.member.schema.library
+        if job.plan.empty or (scan is not None and len(scan.calls) > 1):
+            out[position] = (job, job.member.read_table(list(job.columns), job.plan, scan))
+        elif scan is not None and scan.complete:
+            held.setdefault(library, []).append((position, job, scan))
         else:
-            by_library.setdefault(job.member.schema.library, []).append((position, job))
-    for entries in by_library.values():
-        requests, shapes = [], []
-        for _, job in entries:
-            schema = job.member.schema
-            read_names = set(job.columns) | set(job.plan.residual_columns)
-            shape = pa.schema([f for f in schema.arrow if f.name in read_names])
-            stored = job.member.stored_columns(read_names)
-            as_of = None if job.member.verify_latest else job.member.read_as_of  # the latest is checked below
-            requests.append(ReadRequest(schema.symbol, as_of=as_of, date_range=job.plan.date_range,
-                                        columns=stored, query_builder=query_builder(job.plan)))
-            shapes.append(shape)
-        items = entries[0][1].member.library.read_batch(requests, output_format="pyarrow")
-        changes = [change for (_, job), item in zip(entries, items) if job.member.verify_latest
-                   and (change := job.member.change(int(item.version) if hasattr(item, "data") else None))]
-        if changes:  # every member of the batch that changed, so that one new plan takes them all
-            raise SymbolChanged(changes)
-        for (position, job), item, shape in zip(entries, items, shapes):
+            to_read.setdefault(library, []).append((position, job, scan))
+    changes = [change for entries in held.values() for change in _held_changes(entries)]
+    answers = []
+    for entries in to_read.values():
+        items = entries[0][1].member.library.read_batch([_request(job, scan) for _, job, scan in entries],
+                                                       output_format="pyarrow")
+        changes += [change for (_, job, _), item in zip(entries, items) if job.member.verify_latest
+                    and (change := job.member.change(*_version_of(item)))]
+        answers.append((entries, items))
+    if changes:  # every member of the group that changed, so that one new plan takes them all
+        raise SymbolChanged(changes)
+    for entries in held.values():
+        for position, job, scan in entries:
+            out[position] = (job, _finish(job, scan, None))
+    for entries, items in answers:
+        for (position, job, scan), item in zip(entries, items):
             member = job.member
             if not hasattr(item, "data"):
                 raise ProgrammingError(f"reading {member.schema.library}/{member.schema.symbol} failed: {item}")
+            if member.log is not None:
+                member.log.add(_record(job, scan, item.data.num_rows))
+            if scan is not None:
+                out[position] = (job, _finish(job, scan, item.data))
+                continue
+            shape = pa.schema([f for f in member.schema.arrow if f.name in job.needed])
             table = member.decode(item.data, shape)
             if job.plan.residual:
                 table = table.filter(arrow_filter(job.plan.residual, shape))
-            if member.log is not None:
-                member.log.add(ReadRecord(member.schema.library, member.schema.symbol, member.schema.version,
-                                          tuple(c for c in shape.names if c in member.schema.value_columns),
-                                          job.plan.date_range, None,
-                                          str(query_builder(job.plan)) if job.plan.clauses else None,
-                                          item.data.num_rows))
             out[position] = (job, table.select(list(job.columns)))
     return [out[i] for i in range(len(group))]
+
+
+def _request(job: _Job, scan: CachedScan | None):
+    """The ``read_batch`` request for a member: the one read its cached scan lacks, or its whole plan."""
+    from arcticdb import ReadRequest
+
+    member = job.member
+    schema = member.schema
+    as_of = None if member.verify_latest else member.read_as_of  # the latest is checked after the read
+    if scan is not None:
+        call = scan.calls[0]
+        return ReadRequest(schema.symbol, as_of=as_of, date_range=call.get("date_range"),
+                           row_range=call.get("row_range"), columns=call["columns"])
+    return ReadRequest(schema.symbol, as_of=as_of, date_range=job.plan.date_range,
+                       columns=member.stored_columns(job.needed), query_builder=query_builder(job.plan))
+
+
+def _record(job: _Job, scan: CachedScan | None, rows: int) -> ReadRecord:
+    """The read log's record of a member's batched read."""
+    schema = job.member.schema
+    if scan is None:
+        columns = tuple(c for c in schema.names if c in schema.value_columns and c in job.needed)
+        query = str(query_builder(job.plan)) if job.plan.clauses else None
+        return ReadRecord(schema.library, schema.symbol, schema.version, columns, job.plan.date_range, None,
+                          query, rows)
+    call = scan.calls[0]
+    columns = tuple(c for c in schema.value_columns if schema.stored_names[c] in call["columns"])
+    return ReadRecord(schema.library, schema.symbol, schema.version, columns, call.get("date_range"),
+                      call.get("row_range"), None, rows)
+
+
+def _version_of(item) -> tuple[int | None, int | None]:
+    """(version, creation time) of a batch answer; (None, None) for a symbol that is gone."""
+    if not hasattr(item, "version") or not hasattr(item, "timestamp"):
+        return None, None
+    return int(item.version), int(item.timestamp)
+
+
+def _held_changes(entries: list[tuple[int, _Job, CachedScan]]) -> list[tuple[str, str, int | None]]:
+    """The members (of one library) served wholly by the cache that were planned with their latest version
+    seen and have another now: one metadata batch asks."""
+    from arcticdb import ReadInfoRequest
+
+    checked = [job.member for _, job, _ in entries if job.member.verify_latest]
+    if not checked:
+        return []
+    infos = checked[0].library.read_metadata_batch([ReadInfoRequest(m.schema.symbol) for m in checked])
+    return [change for member, info in zip(checked, infos) if (change := member.change(*_version_of(info)))]
+
+
+def _finish(job: _Job, scan: CachedScan, data: pa.Table | None) -> pa.Table:
+    """A member's rows from its cached scan (``data``: ArcticDB's answer to its one read), filtered exactly."""
+    table = scan.table(lambda call: data)
+    scan.log_served(job.member.log, job.plan.date_range)
+    if job.plan.residual:
+        table = table.filter(arrow_filter(job.plan.residual, scan.fields))
+    return table.select(list(job.columns))
 
 
 def _group(jobs: list[_Job]) -> list[list[_Job]]:
