@@ -31,6 +31,7 @@ from arcticsql.errors import (
     translate,
 )
 from arcticsql.sources.cache import ScanCache
+from arcticsql.sources.cached_scan import pin_held
 from arcticsql.sources.catalog_tables import CatalogSource
 from arcticsql.sources.disk_cache import DiskPieces
 from arcticsql.sources.pickles import learn_pickle_schemas, pickle_files_table, read_pickle_source
@@ -172,8 +173,10 @@ class Session:
         # Only a query may be planned with the version last seen: its read checks the version, and a
         # changed one plans it again. DESCRIBE, DDL and the like always pin, so they never show stale columns.
         assume_latest = isinstance(parsed.tree, exp.Query)
-        for reference in references:
-            source = self.source_for(reference, assume_latest)
+        sources = [self.source_for(reference, assume_latest) for reference in references]
+        if not creates_view:  # (a view reads its symbols at their latest version whenever it is queried)
+            sources = pin_held(sources)  # what the cache holds is checked now, in one call per library
+        for reference, source in zip(references, sources):
             pairs.append((reference, self._name(registry, source, creates_view)))
         for call in parsed.functions:
             pairs.append((call, self._name(registry, self.function_source(call), creates_view)))

@@ -195,6 +195,11 @@ class ScanCache:
         return 0 < self._policy.limit and estimated_bytes <= self._policy.limit and key not in self._unsorted
 
     # -- scans --------------------------------------------------------------------------------------------
+    def covers(self, key: VersionKey, axis: Axis, lo: int, hi: int) -> bool:
+        """Whether one piece holds every row of [lo, hi] (for some columns)."""
+        with self._lock:
+            return any(p.lo <= lo and p.hi >= hi for p in self._pieces.get((key, axis), ()))
+
     def lookup(self, key: VersionKey, axis: Axis, lo: int, hi: int, columns: Sequence[ColumnKey]) -> Lookup:
         """The groups of a scan of ``columns`` over [lo, hi] (the date index among them on a date axis)."""
         with self._lock:

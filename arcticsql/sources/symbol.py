@@ -21,8 +21,16 @@ from arcticsql.conform import conform
 from arcticsql.errors import IndexNotMicroseconds, SymbolChanged
 from arcticsql.missing import nan_to_null
 from arcticsql.sources.cache import ScanCache
-from arcticsql.sources.cached_scan import CachedScan, cached_scan
-from arcticsql.sources.plan import ReadPlan, arrow_filter, node_key, plan_read, query_builder, translatable
+from arcticsql.sources.cached_scan import CachedScan, cached_scan, holds_every_row, latest_changes
+from arcticsql.sources.plan import (
+    ReadPlan,
+    arrow_filter,
+    columns_of,
+    node_key,
+    plan_read,
+    query_builder,
+    translatable,
+)
 from arcticsql.sources.protocol import Node, ScanSource, export_batches
 from arcticsql.sources.read_log import ReadLog, ReadRecord
 
@@ -67,6 +75,12 @@ class ArcticSymbolSource(ScanSource):
         #: The session's cache of decoded columns (see :mod:`arcticsql.sources.cached_scan`), or None.
         self.cache = cache
 
+    def pinned(self) -> ArcticSymbolSource:
+        """This source reading its version as pinned (its latest version was just checked)."""
+        return ArcticSymbolSource(self.library, self.schema, chunk_bytes=self.chunk_bytes, log=self.log,
+                                  executor=self.executor, verify_latest=False, nan_is_null=self.nan_is_null,
+                                  cache=self.cache)
+
     @property
     def key(self) -> tuple:
         """What this source reads; equal keys read equal rows (versions are immutable)."""
@@ -89,6 +103,9 @@ class ArcticSymbolSource(ScanSource):
             known = self._accepted[text] = translatable(predicate, self.schema.arrow)
             if len(self._accepted) > 1024:
                 self._accepted.clear()
+        if known and self.cache is not None and columns_of(predicate) != {self.schema.date_index} \
+                and holds_every_row(self):
+            return False  # nothing to save by filtering in Arrow: DuckDB filters faster (a date range is a slice)
         return known
 
     def scan(self, columns: Sequence[int] | None, filters: Sequence[Node]) -> tuple[object, bool]:
@@ -147,11 +164,9 @@ class ArcticSymbolSource(ScanSource):
         if len(calls) == 1:
             calls[0]["as_of"] = None  # read the latest; _read checks it is the version planned with
             return
-        latest = self.library.list_versions(self.schema.symbol, latest_only=True, skip_snapshots=True)
-        if not latest:
-            self.check_latest(None)
-        for version, info in latest.items():
-            self.check_latest(int(version.version), int(pd.Timestamp(info.date).value))
+        changes = latest_changes([self])
+        if changes:
+            raise SymbolChanged(changes)
 
     def _cached_batches(self, scan: CachedScan, plan: ReadPlan, wanted: list[str], executor) -> _Batches:
         """The scan's batches, through the session cache: ArcticDB is called only for what it lacks."""

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from arcticsql.conform import conform, union_schema
 from arcticsql.errors import ProgrammingError, SymbolChanged
-from arcticsql.sources.cached_scan import CachedScan, cached_scan
+from arcticsql.sources.cached_scan import CachedScan, cached_scan, latest_changes, version_of
 from arcticsql.sources.plan import ReadPlan, arrow_filter, columns_of, plan_read, query_builder, translatable
 from arcticsql.sources.protocol import Node, ScanSource, export_batches
 from arcticsql.sources.read_log import ReadRecord
@@ -217,7 +217,7 @@ def _read_batch(group: list[_Job]) -> list[tuple[_Job, pa.Table]]:
         items = entries[0][1].member.library.read_batch([_request(job, scan) for _, job, scan in entries],
                                                        output_format="pyarrow")
         changes += [change for (_, job, _), item in zip(entries, items) if job.member.verify_latest
-                    and (change := job.member.change(*_version_of(item)))]
+                    and (change := job.member.change(*version_of(item)))]
         answers.append((entries, items))
     if changes:  # every member of the group that changed, so that one new plan takes them all
         raise SymbolChanged(changes)
@@ -271,23 +271,10 @@ def _record(job: _Job, scan: CachedScan | None, rows: int) -> ReadRecord:
                       call.get("row_range"), None, rows)
 
 
-def _version_of(item) -> tuple[int | None, int | None]:
-    """(version, creation time) of a batch answer; (None, None) for a symbol that is gone."""
-    if not hasattr(item, "version") or not hasattr(item, "timestamp"):
-        return None, None
-    return int(item.version), int(item.timestamp)
-
-
 def _held_changes(entries: list[tuple[int, _Job, CachedScan]]) -> list[tuple[str, str, int | None]]:
     """The members (of one library) served wholly by the cache that were planned with their latest version
-    seen and have another now: one metadata batch asks."""
-    from arcticdb import ReadInfoRequest
-
-    checked = [job.member for _, job, _ in entries if job.member.verify_latest]
-    if not checked:
-        return []
-    infos = checked[0].library.read_metadata_batch([ReadInfoRequest(m.schema.symbol) for m in checked])
-    return [change for member, info in zip(checked, infos) if (change := member.change(*_version_of(info)))]
+    seen and have another now."""
+    return latest_changes([job.member for _, job, _ in entries if job.member.verify_latest], one_by_one=0)
 
 
 def _finish(job: _Job, scan: CachedScan, data: pa.Table | None) -> pa.Table:
