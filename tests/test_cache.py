@@ -333,3 +333,18 @@ def test_the_bound_was_exercised(bounded):
     """Guard against a vacuous property: the cache evicted, and served scans wholly and in part."""
     stats = bounded[0].session.scan_cache.stats
     assert stats.evicted and stats.hits and stats.partial
+
+
+def test_a_statements_reads_and_what_the_cache_served_are_in_the_log(aapl):
+    """What EXPLAIN ANALYZE can say: the records a statement added, the cache's marked ``cached``."""
+    connection, frame = aapl
+    cursor = connection.cursor()
+    log = connection.session.read_log
+    mark = log.mark()
+    cursor.execute("SELECT sum(volume) FROM prices_1min.AAPL WHERE ts < '2024-01-03'").fetchall()
+    [read] = log.since(mark)
+    assert not read.cached and read.columns == ("volume",)
+    mark = log.mark()
+    cursor.execute("SELECT sum(volume) FROM prices_1min.AAPL WHERE ts < '2024-01-02 12:00'").fetchall()
+    [served_] = log.since(mark)
+    assert served_.cached and served_.rows == 720 and log.since(log.mark()) == []

@@ -1,4 +1,9 @@
-"""What scans asked of ArcticDB: one record per read, kept per session (tests prove pushdown with it)."""
+"""What scans asked of ArcticDB: one record per read, kept per session (tests prove pushdown with it), and
+what the session cache served instead (``cached=True``).
+
+A statement's own records (for EXPLAIN ANALYZE, say) are those added between a :meth:`ReadLog.mark` taken
+before it runs and the end: ``log.since(mark)``.
+"""
 
 from __future__ import annotations
 
@@ -29,10 +34,23 @@ class ReadLog:
     def __init__(self, size: int = 10_000) -> None:
         self._records: deque[ReadRecord] = deque(maxlen=size)
         self._lock = threading.Lock()
+        self._added = 0
 
     def add(self, record: ReadRecord) -> None:
         with self._lock:
             self._records.append(record)
+            self._added += 1
+
+    def mark(self) -> int:
+        """A position in the log: :meth:`since` gives what was added after it."""
+        with self._lock:
+            return self._added
+
+    def since(self, mark: int) -> list[ReadRecord]:
+        """The records added after ``mark`` (as many as the log still holds), oldest first."""
+        with self._lock:
+            count = min(self._added - mark, len(self._records))
+            return list(self._records)[len(self._records) - count:] if count > 0 else []
 
     def clear(self) -> None:
         with self._lock:

@@ -79,6 +79,7 @@ class ArcticSymbolSource(ScanSource):
         """This source reading its version as pinned (its latest version was just checked)."""
         return ArcticSymbolSource(self.library, self.schema, chunk_bytes=self.chunk_bytes, log=self.log,
                                   executor=self.executor, verify_latest=False, nan_is_null=self.nan_is_null,
+                                  snapshot=self.read_as_of if isinstance(self.read_as_of, str) else None,
                                   cache=self.cache)
 
     @property
