@@ -204,3 +204,33 @@ def test_processes_sharing_the_folder_one_killed_mid_write(s3_uri, tmp_path):
     with _connect(s3_uri, folder) as connection:
         got = connection.cursor().execute("SELECT count(*), sum(x) FROM features.B1").fetchone()
         assert got == (300_000, sum(range(1_000_000, 1_300_000)))
+
+
+def test_a_warm_wildcard_on_s3_requests_no_data(moto, s3_uri, tmp_path):
+    """Counted by a proxy in front of the store: a repeated wildcard statement, and the same statement in a new
+    session sharing the folder, ask for no data segment (only versions are checked)."""
+    from tests.support.latency_proxy import LatencyProxy
+
+    bucket = moto.buckets[-1]
+    frames = {f"S{i:02d}": bars(days=2, seed=i).resample("h").last() for i in range(12)}
+    with arcticsql.connect(uri=s3_uri, config={}) as writer:
+        lib = writer.catalog.library("prices_daily", create=True)
+        for symbol, frame in frames.items():
+            lib.write(symbol, frame)
+    query = ("SELECT symbol, count(*), sum(volume) FROM \"prices_daily/*\" WHERE ts >= '2024-01-03' "
+             "GROUP BY symbol ORDER BY symbol")
+    expected = [(s, int((f.index >= "2024-01-03").sum()), f.volume[f.index >= "2024-01-03"].sum())
+                for s, f in frames.items()]
+    with LatencyProxy(moto.port, delay_ms=0) as proxy:
+        uri = moto.arctic_uri(bucket, port=proxy.port)
+        with _connect(uri, tmp_path / "cache") as first:
+            cursor = first.cursor()
+            assert cursor.execute(query).fetchall() == expected
+            assert proxy.data_requests == len(frames)
+            proxy.reset()
+            assert cursor.execute(query).fetchall() == expected
+            assert proxy.data_requests == 0 and proxy.requests <= 2 * len(frames) + 2  # versions checked
+        proxy.reset()
+        with _connect(uri, tmp_path / "cache") as second:
+            assert second.cursor().execute(query).fetchall() == expected
+            assert proxy.data_requests == 0 and reads(second) == []
