@@ -2,7 +2,7 @@
 
     python bench/bench_cache.py [--sf 0.1] [--rounds R] [--symbols 100] [--latency-ms 20] [--skip-s3]
 
-(a) A TPC-H-shaped workload in ArcticDB on LMDB (eight tables generated at scale factor ``--sf``, the
+(a) A TPC-H-shaped workload in ArcticDB on LMDB (seven tables generated at scale factor ``--sf``, the
     queries Q1, Q3, Q5, Q6, Q10, Q12 and Q14), each query run interleaved by:
       duckdb     - DuckDB over the same tables already in memory (Arrow tables, as arcticsql declares them)
       warm       - arcticsql, the query run before in the session (the cache holds its columns)

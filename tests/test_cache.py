@@ -348,3 +348,17 @@ def test_a_statements_reads_and_what_the_cache_served_are_in_the_log(aapl):
     cursor.execute("SELECT sum(volume) FROM prices_1min.AAPL WHERE ts < '2024-01-02 12:00'").fetchall()
     [served_] = log.since(mark)
     assert served_.cached and served_.rows == 720 and log.since(log.mark()) == []
+
+
+def test_the_cache_settings(tmp_path, monkeypatch):
+    from arcticsql.config import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    defaults = load_settings({})
+    assert (defaults.cache_bytes, defaults.disk_cache_dir) == (1024 * 2**20, None)
+    chosen = load_settings({"processing": {"cache_mb": 0.5, "disk_cache_dir": "cache", "disk_cache_mb": 2}})
+    assert (chosen.cache_bytes, chosen.disk_cache_dir, chosen.disk_cache_bytes) == \
+        (2**19, str(tmp_path / "cache"), 2 * 2**20)
+    # the folder is for object stores: a local store reads its own files as fast
+    with arcticsql.connect(uri=f"lmdb://{tmp_path}/arctic", config={"processing": {"disk_cache_dir": "c"}}) as local:
+        assert local.session.scan_cache.disk is None
