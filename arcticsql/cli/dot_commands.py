@@ -185,7 +185,7 @@ def _pager(shell, args: str) -> None:
         shell.pager, shell.pager_command = True, args
 
 
-@command("cache", ".cache [clear]", "The cache of ArcticDB data: size, hit rate, largest entries; or empty it",
+@command("cache", ".cache [clear]", "Cached ArcticDB data: size, hit rate, largest entries (clear: empty it)",
          choices=("clear",))
 def _cache(shell, args: str) -> None:
     cache = shell.cursor.connection.session.scan_cache
