@@ -26,7 +26,8 @@ DEFAULTS: dict[str, Any] = {
     "arctic_storage_path": "lmdb://./data/arctic_storage",
     "core_libraries": list(CORE_LIBRARIES),
     "processing": {"batch_size": 32, "max_workers": 4, "scan_chunk_mb": 256, "listing_ttl_s": 2,
-                   "nan_is_null": True, "wildcard_first_rows": 10_000},
+                   "nan_is_null": True, "wildcard_first_rows": 10_000, "cache_mb": 1024, "disk_cache_dir": None,
+                   "disk_cache_mb": 10240},
     "arcticdb": {"io_threads": 16, "request_timeout_s": 30, "attempts": 3, "write_lock_timeout_s": 60,
                  "unlocked_writes": False},
     "storage": {
@@ -59,6 +60,11 @@ class Settings:
     #: Rows of each wildcard member read while planning (a shorter member is served from that read; fewer
     #: when there are many members); 0: plan with schemas only.
     wildcard_first_rows: int = 10_000
+    #: The session cache of decoded ArcticDB columns (see arcticsql.sources.cache): its bound (0: off), and an
+    #: optional folder shared by processes for stores on object storage, with its own bound.
+    cache_bytes: int = 1024 * 1024 * 1024
+    disk_cache_dir: str | None = None
+    disk_cache_bytes: int = 10 * 1024 * 1024 * 1024
     #: Object stores (see arcticsql.catalog.arctic): requests in flight, seconds one may take, tries of each.
     io_threads: int = 16
     request_timeout_s: float = 30.0
@@ -110,6 +116,11 @@ def normalise_uri(uri: str) -> str:
             path = os.path.abspath(path)
         return f"lmdb://{path}{sep}{options}"
     return uri
+
+
+def _folder(value: Any) -> str | None:
+    """A folder setting made absolute (against the working directory), or None when unset."""
+    return os.path.abspath(os.path.expanduser(os.fspath(value))) if value else None
 
 
 def parse_boolean(value: Any, name: str, error: type[Exception] = ConfigError) -> bool:
@@ -164,6 +175,8 @@ def load_settings(config: str | os.PathLike | dict | None = None, uri: str | Non
         chunk_mb = float(processing.get("scan_chunk_mb", 256))
         listing_ttl_s = max(0.0, float(processing.get("listing_ttl_s", 2)))
         wildcard_first_rows = max(0, int(processing.get("wildcard_first_rows", 10_000)))
+        cache_mb = max(0.0, float(processing.get("cache_mb", 1024)))
+        disk_cache_mb = max(0.0, float(processing.get("disk_cache_mb", 10240)))
     except (TypeError, ValueError) as error:
         raise ConfigError(f"processing settings must be numbers: {error}") from None
     arctic_options = merged.get("arcticdb") or {}
@@ -185,6 +198,9 @@ def load_settings(config: str | os.PathLike | dict | None = None, uri: str | Non
         listing_ttl_s=listing_ttl_s,
         nan_is_null=nan_is_null,
         wildcard_first_rows=wildcard_first_rows,
+        cache_bytes=int(cache_mb * 1024 * 1024),
+        disk_cache_dir=_folder(processing.get("disk_cache_dir")),
+        disk_cache_bytes=int(disk_cache_mb * 1024 * 1024),
         io_threads=io_threads,
         request_timeout_s=request_timeout_s,
         attempts=attempts,

@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--changed", type=int, default=5, help="members given new versions for (c)")
+    parser.add_argument("--cache-mb", type=int, default=0, help="arcticsql's session cache (0: off)")
     args = parser.parse_args()
 
     with MotoServer() as moto:
@@ -65,7 +66,8 @@ def main() -> None:
         symbols = populate(moto.arctic_uri(bucket), args.rows, args.symbols)
         with LatencyProxy(moto.port, args.latency_ms) as proxy:
             uri = moto.arctic_uri(bucket, port=proxy.port)
-            conn = arcticsql.connect(uri=uri, config={})
+            # the reads themselves: the session cache would serve repeated rounds (bench_cache.py measures it)
+            conn = arcticsql.connect(uri=uri, config={"processing": {"cache_mb": args.cache_mb}})
             cur = conn.cursor()
             arctic = arcticdb.Arctic(uri)  # the hand-written and seed-style code's own store object
             big, daily = arctic.get_library("prices_1min"), arctic.get_library("prices_daily")

@@ -34,10 +34,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--cache-mb", type=int, default=0, help="arcticsql's session cache (0: off)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
-        conn = arcticsql.connect(uri=f"lmdb://{folder}/arctic", config={})
+        # the reads themselves: the session cache would serve every round after the first (bench_cache.py)
+        conn = arcticsql.connect(uri=f"lmdb://{folder}/arctic", config={"processing": {"cache_mb": args.cache_mb}})
         lib = conn.catalog.library("prices_1min", create=True)
         lib.write("BENCH", minute_bars(args.rows))
         cur = conn.cursor()

@@ -3,7 +3,9 @@
 Random frames (NaN, None strings, duplicate and nanosecond timestamps, zoned indexes) are written to a real
 ArcticDB library; random predicates run through arcticsql (pushdown on) and through plain DuckDB over the
 same data as an Arrow table (a source that accepts nothing, so DuckDB filters everything itself), with
-float NaN read as NULL and with raw NaN kept.
+float NaN read as NULL and with raw NaN kept. Each runs on a session that reads ArcticDB for every scan and
+on one with the cache of decoded columns, warmed by another random query of the same symbol first (so its
+scans are served wholly, partly or not at all from the cache).
 """
 
 from __future__ import annotations
@@ -26,16 +28,21 @@ _names = itertools.count()
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["nan-is-null", "raw-nan"])
-def shared(request):
-    """Under both missing-value settings: NaN read as NULL (the default), and raw NaN kept."""
-    connection = arcticsql.connect(uri="mem://", config={"processing": {"scan_chunk_mb": 0.001,
-                                                                        "nan_is_null": request.param}})
+def shared(request, tmp_path_factory):
+    """Under both missing-value settings (NaN read as NULL, the default, and raw NaN kept), two sessions on one
+    store: one reading ArcticDB for every scan (no cache), one with the cache (the default)."""
+    uri = f"lmdb://{tmp_path_factory.mktemp('pushdown')}/arctic"
+    processing = {"scan_chunk_mb": 0.001, "nan_is_null": request.param}
+    direct = arcticsql.connect(uri=uri, config={"processing": {**processing, "cache_mb": 0}})
+    cached = arcticsql.connect(uri=uri, config={"processing": processing})
     plain = duckdb.connect()
     plain.execute("SET TimeZone = 'UTC'")
-    connection.cursor().execute("SET TimeZone = 'UTC'")
-    yield connection, plain
+    for connection in (direct, cached):
+        connection.cursor().execute("SET TimeZone = 'UTC'")
+    yield direct, cached, plain
     plain.close()
-    connection.close()
+    direct.close()
+    cached.close()
 
 
 @st.composite
@@ -121,17 +128,27 @@ def _normalise(rows):
                                                                    HealthCheck.too_slow])
 @given(data=st.data())
 def test_pushdown_equals_plain_scan(shared, data):
-    connection, plain = shared
+    direct, cached, plain = shared
     kind, frame = data.draw(frames())
     symbol = f"S{next(_names)}"
-    connection.catalog.library("features", create=True).write(symbol, frame)
-    cursor = connection.cursor()
-    full = cursor.execute(f"SELECT * FROM features.{symbol}").fetch_arrow()
+    direct.catalog.library("features", create=True).write(symbol, frame)
+    full = direct.cursor().execute(f"SELECT * FROM features.{symbol}").fetch_arrow()
     plain.register("t", full)
-    conjuncts = data.draw(st.lists(predicates(kind), min_size=1, max_size=3))
+    warm, query = data.draw(_query(kind)), data.draw(_query(kind))
+    for connection, text in ((cached, warm), (cached, query), (direct, query)):
+        _check(connection, plain, text, symbol, frame)
+
+
+@st.composite
+def _query(draw, kind):
+    conjuncts = draw(st.lists(predicates(kind), min_size=1, max_size=3))
     where = " AND ".join(f"({p})" for p in conjuncts)
-    projection = data.draw(st.sampled_from(["*", "f", "count(*)", "s, i"]))
-    query = f"SELECT {projection} FROM {{}} WHERE {where}"
+    projection = draw(st.sampled_from(["*", "f", "count(*)", "s, i"]))
+    return f"SELECT {projection} FROM {{}} WHERE {where}"
+
+
+def _check(connection, plain, query: str, symbol: str, frame) -> None:
+    cursor = connection.cursor()
     try:
         expected = plain.execute(query.format("t")).fetchall()
     except duckdb.Error:  # e.g. an empty frame's index has no integer type: both must refuse
@@ -145,11 +162,17 @@ def test_pushdown_equals_plain_scan(shared, data):
 
 
 def test_the_property_exercises_pushdown(shared):
-    """Guard against a vacuous property: the reads above used date ranges, QueryBuilder and chunks."""
-    records = shared[0].session.read_log.records()
+    """Guard against a vacuous property: the reads above used date ranges, QueryBuilder and chunks; and the
+    cache served scans wholly and in part, reading date ranges and row ranges for the rest."""
+    direct, cached, _ = shared
+    records = direct.session.read_log.records()
     assert any(r.date_range is not None for r in records)
     assert any(r.query is not None for r in records)
     assert any(r.row_range is not None for r in records)
+    stats = cached.session.scan_cache.stats
+    assert stats.hits and stats.partial and stats.scans > stats.hits + stats.partial
+    reads = cached.session.read_log.reads()
+    assert any(r.date_range is not None for r in reads) and any(r.row_range is not None for r in reads)
 
 
 def test_sub_microsecond_index_is_never_rounded(conn):

@@ -205,11 +205,17 @@ def _listing_calls(conn, run, names=_LISTING_CALLS) -> int:
     return sum(len(calls) for calls in counts)
 
 
+#: The members of a kept resolution that the cache holds are checked (their latest versions) with one
+#: ``read_metadata_batch`` per library, instead of a read at the latest version: that is no listing.
+_NO_CHECKS = tuple(name for name in _LISTING_CALLS if name != "read_metadata_batch")
+
+
 def test_a_repeated_wildcard_statement_lists_nothing(conn, store):
     cursor = conn.cursor()
     query = 'SELECT symbol, count(*) FROM "prices_*/A*" GROUP BY ALL ORDER BY ALL'
     first = cursor.execute(query).fetchall()
-    assert _listing_calls(conn, lambda: cursor.execute(query).fetchall()) == 0
+    assert _listing_calls(conn, lambda: cursor.execute(query).fetchall(), _NO_CHECKS) == 0
+    assert _listing_calls(conn, lambda: cursor.execute(query).fetchall(), ("read_metadata_batch",)) <= 2
     assert cursor.execute(query).fetchall() == first
 
 
@@ -233,8 +239,12 @@ def test_a_new_version_written_elsewhere_is_read_by_a_kept_wildcard(conn, store)
     conn.catalog.library("prices_1min", create=True).write("MSFT", frame)  # another writer: arcticsql is not told
     # planned again with the new version only: no listing, no pin of the members that did not change (the
     # new version's schema is read: that is all)
-    listings = ("list_libraries", "list_symbols", "list_versions", "read_metadata_batch", "read_metadata")
-    assert _listing_calls(conn, lambda: cursor.execute(query).fetchone(), listings) == 0
+    listings = ("list_libraries", "list_symbols", "list_versions", "read_metadata")
+    checks: list[tuple] = []
+    assert _listing_calls(conn, lambda: checks.append(cursor.execute(query).fetchone()), listings) == 0
+    assert checks == [(3199.0,)]
+    # the members the cache holds are checked, once per plan, with one metadata batch
+    assert _listing_calls(conn, lambda: cursor.execute(query).fetchone(), ("read_metadata_batch",)) == 1
     assert cursor.execute(query).fetchone() == (3199.0,)
 
 
@@ -271,7 +281,7 @@ def test_members_whose_columns_differ_only_in_case_share_them(conn):
 
 def test_a_repeated_wildcard_statement_pins_nothing_it_has_seen(store):
     """Listed again (here at once: listing_ttl_s 0), its members' versions seen before are not asked for:
-    the reads check them."""
+    the reads check them (members the cache holds wholly: one metadata batch checks them all)."""
     connection = arcticsql.connect(uri="mem://", config={"processing": {"listing_ttl_s": 0}})
     lib = connection.catalog.library("prices_1min", create=True)
     for ticker in TICKERS:
@@ -279,8 +289,9 @@ def test_a_repeated_wildcard_statement_pins_nothing_it_has_seen(store):
     cursor = connection.cursor()
     query = 'SELECT symbol, count(*) FROM "prices_1min/*" GROUP BY ALL ORDER BY ALL'
     first = cursor.execute(query).fetchall()
-    pins = ("read_metadata_batch", "read_metadata", "get_description_batch", "list_versions")
+    pins = ("read_metadata", "get_description_batch", "list_versions")
     assert _listing_calls(connection, lambda: cursor.execute(query).fetchall(), pins) == 0
     assert _listing_calls(connection, lambda: cursor.execute(query).fetchall(), ("list_symbols",)) == 1
+    assert _listing_calls(connection, lambda: cursor.execute(query).fetchall(), ("read_metadata_batch",)) == 1
     assert cursor.execute(query).fetchall() == first
     connection.close()

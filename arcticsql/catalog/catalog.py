@@ -176,16 +176,21 @@ class Catalog:
 
     def pin_version(self, library: str, symbol: str, as_of: AsOf = None) -> int:
         """The version number ``as_of`` selects (the latest when None)."""
+        return self._pin(library, symbol, as_of)[0]
+
+    def _pin(self, library: str, symbol: str, as_of: AsOf = None) -> tuple[int, int]:
+        """The version ``as_of`` selects (the latest when None): its number and creation time (ns)."""
         lib = self.library(library)
         try:
-            version = int(lib.read_metadata(symbol, as_of=as_of).version)
+            item = lib.read_metadata(symbol, as_of=as_of)
         except Exception as error:
             if not _is_missing(error):
                 raise
         else:
+            version = int(item.version)
             if as_of is None:
                 self.saw_latest(library, symbol, version)
-            return version
+            return version, int(item.timestamp)
         if not lib.has_symbol(symbol):
             raise self.unknown_symbol(library, symbol)
         raise self.missing_version(library, symbol, as_of)
@@ -205,6 +210,8 @@ class Catalog:
                 self.changed()
             else:
                 self.saw_latest(library, symbol, version)
+                # the same number may be a new version (the symbol was deleted and written again)
+                self._schemas.pop((library, symbol, version), None)
 
     def forget_latest(self, library: str, symbol: str) -> bool:
         """Forget the latest version seen of a symbol (the next read pins it); whether one was known."""
@@ -241,18 +248,18 @@ class Catalog:
 
     def schema(self, library: str, symbol: str, as_of: AsOf = None) -> SymbolSchema:
         """The SQL schema of a symbol version (pinned: ``as_of`` resolved to a version number)."""
-        version = self.pin_version(library, symbol, as_of)
+        version, created = self._pin(library, symbol, as_of)
         key = (library, symbol, version)
         cached = self._schemas.get(key)
-        if cached is not None:
+        if cached is not None and cached.created == created:
             return cached
         lib = self.library(library)
         reading = as_of if isinstance(as_of, str) else version  # a snapshot still reads a deleted symbol
-        stored = lib.read(symbol, as_of=reading, row_range=(0, 0), output_format="pyarrow").data.schema
+        item = lib.read(symbol, as_of=reading, row_range=(0, 0), output_format="pyarrow")
         description = lib.get_description(symbol, as_of=reading)
-        schema = build_schema(library, symbol, version, stored, int(description.row_count),
+        schema = build_schema(library, symbol, version, item.data.schema, int(description.row_count),
                               key not in self._nanoseconds, tuple(description.date_range),
-                              description.sorted == "ASCENDING")
+                              description.sorted == "ASCENDING", int(item.timestamp))
         with self._lock:
             self._schemas[key] = schema
         return schema
@@ -282,7 +289,7 @@ class Catalog:
                                output_format="pyarrow") if symbols else []
         seconds = (time.perf_counter() - started) / max(1, len(items))
         pinned: list[tuple[str, int]] = []
-        stored: dict[tuple[str, int], object] = {}
+        stored: dict[tuple[str, int], tuple[object, int]] = {}
         whole: dict[tuple[str, str, int], pa.Table] = {}
         for symbol, item in zip(symbols, items):
             if not hasattr(item, "data"):
@@ -293,7 +300,7 @@ class Catalog:
             if as_of is None:
                 self.saw_latest(library, symbol, version)
             pinned.append((symbol, version))
-            stored[(symbol, version)] = data.schema
+            stored[(symbol, version)] = (data.schema, int(item.timestamp))
             if not first_rows:
                 continue
             key = (library, symbol, version)
@@ -302,36 +309,41 @@ class Catalog:
                                              data.num_rows, seconds, "plan"))
             if data.num_rows < first_rows:
                 whole[key] = data
-                if key not in self._schemas:
-                    self._describe_whole(key, data)
+                cached = self._schemas.get(key)
+                if cached is None or cached.created != int(item.timestamp):
+                    self._describe_whole(key, data, int(item.timestamp))
         return self._schemas_at(library, pinned, stored, as_of if isinstance(as_of, str) else None), whole
 
-    def _describe_whole(self, key: tuple[str, str, int], data: pa.Table) -> None:
-        """Keep the schema of a version read whole, described from its rows."""
-        schema = schema_of_rows(*key, data, key not in self._nanoseconds)
+    def _describe_whole(self, key: tuple[str, str, int], data: pa.Table, created: int) -> None:
+        """Keep the schema of a version read whole (made at ``created``), described from its rows."""
+        schema = schema_of_rows(*key, data, key not in self._nanoseconds, created)
         with self._lock:
             self._schemas[key] = schema
 
     def _schemas_at(self, library: str, pinned: list[tuple[str, int]],
-                    stored: dict[tuple[str, int], object] | None = None,
+                    stored: dict[tuple[str, int], tuple[object, int]] | None = None,
                     snapshot: str | None = None) -> list[SymbolSchema]:
         """Schemas of (symbol, version) pairs of one library: cached, or described in one batched call (the
-        columns from ``stored`` zero-row schemas when given, else read too; through ``snapshot`` when the
-        versions were pinned by it, which still reads symbols deleted since)."""
+        columns and creation times from ``stored`` zero-row reads when given, else read too; through
+        ``snapshot`` when the versions were pinned by it, which still reads symbols deleted since). A cached
+        schema made at another time than ``stored`` says is of another version under the same number."""
         lib = self.library(library)
-        missing = [(s, v) for s, v in pinned if (library, s, v) not in self._schemas]
+        stored = dict(stored or {})
+        missing = [(s, v) for s, v in pinned if (library, s, v) not in self._schemas
+                   or ((s, v) in stored and self._schemas[(library, s, v)].created != stored[(s, v)][1])]
         if missing:
-            stored = dict(stored or {})
             unread = [(s, v) for s, v in missing if (s, v) not in stored]
             if unread:
                 items = lib.read_batch([ReadRequest(s, as_of=snapshot or v, row_range=(0, 0)) for s, v in unread],
                                        output_format="pyarrow")
-                stored.update({pair: item.data.schema for pair, item in zip(unread, items)})
+                stored.update({pair: (item.data.schema, int(item.timestamp)) for pair, item in zip(unread, items)})
             descriptions = lib.get_description_batch([ReadInfoRequest(s, as_of=snapshot or v) for s, v in missing])
             for (symbol, version), description in zip(missing, descriptions):
-                schema = build_schema(library, symbol, version, stored[(symbol, version)],
+                columns, created = stored[(symbol, version)]
+                schema = build_schema(library, symbol, version, columns,
                                       int(description.row_count), (library, symbol, version) not in self._nanoseconds,
-                                      tuple(description.date_range), description.sorted == "ASCENDING")
+                                      tuple(description.date_range), description.sorted == "ASCENDING",
+                                      created)
                 with self._lock:
                     self._schemas[(library, symbol, version)] = schema
         return [self._schemas[(library, s, v)] for s, v in pinned]

@@ -192,6 +192,19 @@ def _pager(shell, args: str) -> None:
         shell.pager, shell.pager_command = True, args
 
 
+@command("cache", ".cache [clear]", "Cached ArcticDB data: size, hit rate, largest entries (clear: empty it)",
+         choices=("clear",))
+def _cache(shell, args: str) -> None:
+    cache = shell.cursor.connection.session.scan_cache
+    if args == "clear":
+        cache.clear()
+        shell.say("the cache is empty")
+    elif args:
+        raise UsageError("usage: .cache [clear]")
+    else:
+        shell.emit_rows(introspection.Rows(*cache.report()))
+
+
 @command("quit", ".quit", "Leave arcticsql (or Ctrl-D)", aliases=("exit",))
 def _quit(shell, args: str) -> None:
     raise ExitShell()

@@ -200,10 +200,12 @@ def _analyzed(source, records: list[ReadRecord]) -> dict[str, Any]:
     members = source.members if isinstance(source, UnionSource) else [source]
     by_key = {(m.schema.library, m.schema.symbol, m.schema.version): m for m in members}
     mine = [r for r in records if (r.library, r.symbol, r.version) in by_key]
-    fetched = [r for r in mine if r.kind in ("read", "plan")]
+    fetched = [r for r in mine if r.called_arcticdb]
     out: dict[str, Any] = {
         "reads_made": sum(1 for r in mine if r.kind == "read"),
         "served_from_planning_read": sum(1 for r in mine if r.kind == "memory"),
+        "served_from_cache": sum(1 for r in mine if r.cached),
+        "rows_from_cache": sum(r.rows for r in mine if r.cached),
         "rows_read": sum(r.rows for r in fetched),
         "rows_total": sum(m.schema.row_count for m in members),
         "arcticdb_ms": round(sum(r.seconds for r in fetched) * 1000, 3),
@@ -267,9 +269,11 @@ def render(table: dict[str, Any]) -> str:
         segments_text = ("" if table.get("segments_total") is None
                          else f", {table['segments_read']:,} of {table['segments_total']:,} segments")
         served = table.get("served_from_planning_read")
+        cached = table.get("served_from_cache")
         lines.append(f"  analyzed: {table['reads_made']} reads, {table['rows_read']:,} of {table['rows_total']:,} rows"
                      f"{segments_text}, {table['arcticdb_ms']:.1f} ms in ArcticDB"
-                     + (f"; {served} served from the planning read" if served else ""))
+                     + (f"; {served} served from the planning read" if served else "")
+                     + (f"; {table['rows_from_cache']:,} rows served from the session cache" if cached else ""))
     return "\n".join(lines)
 
 
@@ -324,7 +328,7 @@ def describe_reads(session: Session, records: list[ReadRecord]) -> str:
         by_symbol.setdefault((record.library, record.symbol, record.version), []).append(record)
     lines = [f"ArcticDB: {len(records)} reads of {len(by_symbol)} symbol versions"]
     for (library, symbol, version), reads in list(by_symbol.items())[:10]:
-        fetched = [r for r in reads if r.kind != "memory"]
+        fetched = [r for r in reads if r.called_arcticdb]
         first = reads[0]
         what = "; ".join(filter(None, [
             f"columns {_columns(first.columns)}",
@@ -332,9 +336,11 @@ def describe_reads(session: Session, records: list[ReadRecord]) -> str:
             f"row_range {first.row_range[0]}..{first.row_range[1]}" if first.row_range is not None else None,
             f"QueryBuilder {first.query}" if first.query else None]))
         served = sum(1 for r in reads if r.kind == "memory")
+        cached = sum(r.rows for r in reads if r.cached)
         lines.append(f"  {library}/{symbol}@{version}: {len(fetched)} reads ({what}{', ...' if len(reads) > 1 else ''}),"
                      f" {sum(r.rows for r in fetched):,} rows, {sum(r.seconds for r in fetched) * 1000:.1f} ms"
-                     + (f"; {served} served from the planning read" if served else ""))
+                     + (f"; {served} served from the planning read" if served else "")
+                     + (f"; {cached:,} rows from the session cache" if any(r.cached for r in reads) else ""))
     if len(by_symbol) > 10:
         lines.append(f"  and {len(by_symbol) - 10} more symbols")
     return "\n".join(lines)

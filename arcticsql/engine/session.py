@@ -31,7 +31,10 @@ from arcticsql.errors import (
     SymbolChanged,
     translate,
 )
+from arcticsql.sources.cache import ScanCache
+from arcticsql.sources.cached_scan import pin_held
 from arcticsql.sources.catalog_tables import CatalogSource
+from arcticsql.sources.disk_cache import DiskPieces
 from arcticsql.sources.limits import LimitHint
 from arcticsql.sources.pickles import learn_pickle_schemas, pickle_files_table, read_pickle_source
 from arcticsql.sources.read_log import ReadLog
@@ -56,7 +59,7 @@ class Session:
         #: The ArcticDB store, opened on first use (a read never creates it).
         self.store = Store(settings.arctic_uri, settings)
         self.catalog = Catalog(self.store, settings)
-        #: Every ArcticDB read the scans made (tests prove pushdown with it).
+        #: Every ArcticDB read the scans made (tests prove pushdown with it), and what the cache gave them.
         self.read_log = ReadLog()
         self.catalog.read_log = self.read_log
         #: Statements whose wildcards must be resolved whole: a column of a member their conditions on
@@ -64,6 +67,11 @@ class Session:
         self._unpruned: set[str] = set()
         #: Wildcard tables made from a kept resolution, by (its schemas' identity, row limit).
         self._unions: dict[tuple, tuple] = {}
+        #: Decoded columns of the symbol versions scans read, for the scans that follow (processing.cache_mb),
+        #: and for a store on object storage, a folder of them shared by processes (processing.disk_cache_dir).
+        disk = (DiskPieces(settings.disk_cache_dir, settings.disk_cache_bytes)
+                if settings.disk_cache_dir and self.store.is_object_store else None)
+        self.scan_cache = ScanCache(settings.cache_bytes, store=self.store.shown, disk=disk)
         #: Reads ahead of DuckDB: the next chunk of a symbol, the next group of a wildcard's members.
         self.executor = ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="arcticsql-read")
         self.duck = duckdb.connect(":memory:")
@@ -176,7 +184,7 @@ class Session:
                                   executor=self.executor, verify_latest=verify_latest,
                                   nan_is_null=self.settings.nan_is_null, snapshot=snapshot,
                                   limit=limit_hint(limit, schema.arrow, schema.in_index_order),
-                                  preloaded=preloaded)
+                                  preloaded=preloaded, cache=self.scan_cache)
 
     def function_source(self, call: FunctionReference):
         """``read_pickle(glob)``: the pickle files as a lazy table; ``pickle_files(glob)``: their listing."""
@@ -219,9 +227,12 @@ class Session:
         # changed one plans it again. DESCRIBE, DDL and the like always pin, so they never show stale columns.
         assume_latest = isinstance(parsed.tree, exp.Query)
         pruned = self.prunes(parsed.text)
-        for reference in references:
-            source = self.source_for(reference, assume_latest, parsed.limits.get(reference.start),
-                                     parsed.members.get(reference.start, ()) if pruned else ())
+        sources = [self.source_for(reference, assume_latest, parsed.limits.get(reference.start),
+                                   parsed.members.get(reference.start, ()) if pruned else ())
+                   for reference in references]
+        if not creates_view:  # (a view reads its symbols at their latest version whenever it is queried)
+            sources = pin_held(sources)  # what the cache holds is checked now, in one call per library
+        for reference, source in zip(references, sources):
             pairs.append((reference, self._name(registry, source, creates_view)))
         for call in parsed.functions:
             pairs.append((call, self._name(registry, self.function_source(call), creates_view)))

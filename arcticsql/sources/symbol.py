@@ -25,10 +25,13 @@ from arcticsql.catalog.schema import SymbolSchema
 from arcticsql.conform import conform
 from arcticsql.errors import IndexNotMicroseconds, SymbolChanged
 from arcticsql.missing import nan_to_null
+from arcticsql.sources.cache import ScanCache
+from arcticsql.sources.cached_scan import CachedScan, cached_scan, holds_every_row, latest_changes
 from arcticsql.sources.limits import LimitHint, Windows, limited
 from arcticsql.sources.plan import (
     ReadPlan,
     arrow_filter,
+    columns_of,
     node_key,
     node_text,
     plan_read,
@@ -65,7 +68,7 @@ class ArcticSymbolSource(ScanSource):
     def __init__(self, library, schema: SymbolSchema, *, chunk_bytes: int, log: ReadLog | None = None,
                  executor: ThreadPoolExecutor | None = None, verify_latest: bool = False,
                  nan_is_null: bool = True, snapshot: str | None = None, limit: LimitHint | None = None,
-                 preloaded: pa.Table | None = None) -> None:
+                 preloaded: pa.Table | None = None, cache: ScanCache | None = None) -> None:
         super().__init__()
         self.library = library
         self.schema = schema
@@ -87,13 +90,22 @@ class ArcticSymbolSource(ScanSource):
         #: The whole version as ArcticDB returned it while planning (a wildcard's small member): reads are
         #: served from it.
         self.preloaded = preloaded
+        #: The session's cache of decoded columns (see :mod:`arcticsql.sources.cached_scan`), or None.
+        self.cache = cache
+
+    def pinned(self) -> ArcticSymbolSource:
+        """This source reading its version as pinned (its latest version was just checked)."""
+        return ArcticSymbolSource(self.library, self.schema, chunk_bytes=self.chunk_bytes, log=self.log,
+                                  executor=self.executor, verify_latest=False, nan_is_null=self.nan_is_null,
+                                  snapshot=self.read_as_of if isinstance(self.read_as_of, str) else None,
+                                  limit=self.limit, preloaded=self.preloaded, cache=self.cache)
 
     @property
     def key(self) -> tuple:
         """What this source reads; equal keys read equal rows (versions are immutable)."""
         schema = self.schema
-        return ("symbol", schema.library, schema.symbol, schema.version, tuple(schema.casts) if schema.casts else (),
-                self.verify_latest, self.nan_is_null, self.limit)
+        return ("symbol", schema.library, schema.symbol, schema.version, schema.created,
+                tuple(schema.casts) if schema.casts else (), self.verify_latest, self.nan_is_null, self.limit)
 
     # -- protocol -------------------------------------------------------------------------------------
     def __arrow_c_schema__(self) -> object:
@@ -111,6 +123,9 @@ class ArcticSymbolSource(ScanSource):
             known = self._accepted[text] = translatable(predicate, self.schema.arrow)
             if len(self._accepted) > 1024:
                 self._accepted.clear()
+        if known and self.cache is not None and columns_of(predicate) != {self.schema.date_index} \
+                and holds_every_row(self):
+            return False  # nothing to save by filtering in Arrow: DuckDB filters faster (a date range is a slice)
         return known
 
     def scan(self, columns: Sequence[int] | None, filters: Sequence[Node]) -> tuple[object, bool]:
@@ -154,13 +169,14 @@ class ArcticSymbolSource(ScanSource):
             # one read holds exactly the rows needed, unless filters or gaps between dates leave too few
             out["read_count"] = 1 if windows.exact and not windows.dates else None
             return out
-        calls = list(self._chunk_calls(plan, stored))
+        calls = list(self.chunk_calls(plan, stored))
         out["reads"] = [{k: v for k, v in call.items() if k in ("row_range", "date_range")} for call in calls[:3]]
         out["read_count"] = len(calls)
         return out
 
     # -- reading --------------------------------------------------------------------------------------
-    def read_table(self, wanted: Sequence[str] | None = None, plan: ReadPlan | None = None) -> pa.Table:
+    def read_table(self, wanted: Sequence[str] | None = None, plan: ReadPlan | None = None,
+                   scan: CachedScan | None = None) -> pa.Table:
         """The whole (filtered, projected) result as one Arrow table.
 
         Read without prefetch: nothing consumes it meanwhile, and it may itself run on the executor (a
@@ -168,30 +184,28 @@ class ArcticSymbolSource(ScanSource):
         """
         wanted = list(self.schema.names) if wanted is None else list(wanted)
         out_schema = pa.schema([self.schema.arrow.field(n) for n in wanted])
-        batches = self.batches(plan or ReadPlan(), wanted, prefetch=False)
+        batches = self.batches(plan or ReadPlan(), wanted, prefetch=False, scan=scan)
         return pa.Table.from_batches(list(batches), schema=out_schema)
 
-    def batches(self, plan: ReadPlan, wanted: list[str], prefetch: bool = True) -> Iterator[pa.RecordBatch]:
+    def batches(self, plan: ReadPlan, wanted: list[str], prefetch: bool = True,
+                scan: CachedScan | None = None) -> Iterator[pa.RecordBatch]:
         """Record batches of ``wanted`` columns holding exactly the rows the plan's filters keep; with
-        ``prefetch`` the next chunk is read on the executor while this one is consumed."""
+        ``prefetch`` the next chunk is read on the executor while this one is consumed. The session cache
+        gives what it holds (``scan``: the cache's answer, when already asked)."""
         if plan.empty:
             return iter(())
         schema = self.schema
         needed = set(wanted) | set(plan.residual_columns)
+        executor = self.executor if prefetch else None
+        scan = scan if scan is not None else cached_scan(self, plan, needed)
+        if scan is not None:
+            return self._cached_batches(scan, plan, wanted, executor)
         stored_columns = self.stored_columns(needed)
         read_schema = pa.schema([schema.arrow.field(n) for n in schema.names if n in needed])
         expression = arrow_filter(plan.residual, read_schema) if plan.residual else None
-        calls = list(self._chunk_calls(plan, stored_columns))
-        if self.verify_latest:
-            if len(calls) == 1:
-                calls[0]["as_of"] = None  # read the latest; _read checks it is the version planned with
-            else:
-                try:
-                    latest = int(self.library.read_metadata(schema.symbol).version)
-                except NoDataFoundException:
-                    latest = None
-                self.check_latest(latest)
-        return _Batches(self._pipeline(calls, read_schema, expression, wanted, self.executor if prefetch else None),
+        calls = list(self.chunk_calls(plan, stored_columns))
+        self._latest_for(calls)
+        return _Batches(self._pipeline(calls, read_schema, expression, wanted, executor),
                         single_read=len(calls) == 1)
 
     def limited_tables(self, plan: ReadPlan, wanted: list[str], hint: LimitHint) -> Iterator[pa.Table]:
@@ -216,6 +230,34 @@ class ArcticSymbolSource(ScanSource):
         if hint.from_end:  # read backwards from the end: put them back in index order
             return reversed(list(tables))
         return tables
+    def _latest_for(self, calls: list[dict]) -> None:
+        """With ``verify_latest``: a single read asks for the latest version (``_read`` checks it); otherwise
+        (several reads, or none: the cache holds it all) the latest is checked now, before any read, with
+        the cheapest call that says it (one request on object storage, none while ArcticDB's own version
+        map is fresh)."""
+        if not self.verify_latest:
+            return
+        if len(calls) == 1:
+            calls[0]["as_of"] = None  # read the latest; _read checks it is the version planned with
+            return
+        changes = latest_changes([self])
+        if changes:
+            raise SymbolChanged(changes)
+
+    def _cached_batches(self, scan: CachedScan, plan: ReadPlan, wanted: list[str], executor) -> _Batches:
+        """The scan's batches, through the session cache: ArcticDB is called only for what it lacks."""
+        self._latest_for(scan.calls)
+        scan.log_served(self.log, plan.date_range)
+        expression = arrow_filter(plan.residual, scan.fields) if plan.residual else None
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for table in scan.tables(self._read, executor):
+                if expression is not None:
+                    table = table.filter(expression)
+                if table.num_rows:
+                    yield from table.select(wanted).to_batches()
+
+        return _Batches(batches(), single_read=len(scan.calls) <= 1)
 
     def stored_columns(self, needed: set[str]) -> list[str]:
         """ArcticDB column names to read for the declared columns ``needed``.
@@ -229,8 +271,9 @@ class ArcticSymbolSource(ScanSource):
             names = [schema.stored_names[schema.value_columns[0]]]
         return names
 
-    def _chunk_calls(self, plan: ReadPlan, stored_columns: list[str]) -> Iterator[dict]:
-        """Keyword arguments for each ArcticDB read, in order."""
+    def chunk_calls(self, plan: ReadPlan, stored_columns: list[str],
+                    rows: tuple[int, int] | None = None) -> Iterator[dict]:
+        """Keyword arguments for each ArcticDB read, in order (``rows``: only the rows [first, end))."""
         schema = self.schema
         chunk = schema.chunk_rows(self.chunk_bytes)
         base = {"columns": stored_columns, "query_builder": query_builder(plan)}
@@ -239,11 +282,12 @@ class ArcticSymbolSource(ScanSource):
                 yield {**base, "date_range": (start, end)}
             return
         total = schema.row_count
-        if total <= chunk:
+        begin, end = rows if rows is not None else (0, total)
+        if begin == 0 and end >= total and total <= chunk:
             yield {**base, "row_range": None}
             return
-        for first in range(0, total, chunk):
-            yield {**base, "row_range": (first, min(total, first + chunk))}
+        for first in range(begin, end, chunk):
+            yield {**base, "row_range": (first, min(end, first + chunk))}
 
     def _read(self, call: dict) -> pa.Table:
         schema = self.schema
@@ -260,7 +304,7 @@ class ArcticSymbolSource(ScanSource):
                 self.check_latest(None)  # deleted since it was seen: planned again, it is an unknown symbol
             raise
         if as_of is None:
-            self.check_latest(int(item.version))
+            self.check_latest(int(item.version), item.timestamp)
         table = item.data
         self.log_read(call, table.num_rows, time.perf_counter() - started, "read")
         return table
@@ -303,18 +347,21 @@ class ArcticSymbolSource(ScanSource):
         self.log_read(call, table.num_rows, 0.0, "memory")
         return table
 
-    def check_latest(self, version: int | None) -> None:
-        """The latest version (None: the symbol is gone) is the one planned with, or the statement must be
-        planned again."""
-        change = self.change(version)
+    def check_latest(self, version: int | None, created: int | None = None) -> None:
+        """The latest version (None: the symbol is gone), made at ``created`` (ns, when known), is the one
+        planned with, or the statement must be planned again."""
+        change = self.change(version, created)
         if change is not None:
             raise SymbolChanged([change])
 
-    def change(self, version: int | None) -> tuple[str, str, int | None] | None:
-        """(library, symbol, version) when the latest ``version`` is not the one planned with, else None."""
-        if version == self.schema.version:
+    def change(self, version: int | None, created: int | None = None) -> tuple[str, str, int | None] | None:
+        """(library, symbol, version) when the latest ``version`` is not the one planned with — another
+        number, or the same number made at another time (the symbol was deleted and written again) — else
+        None."""
+        schema = self.schema
+        if version == schema.version and (created is None or schema.created is None or created == schema.created):
             return None
-        return self.schema.library, self.schema.symbol, version
+        return schema.library, schema.symbol, version
 
     def _pipeline(self, calls: list[dict], read_schema: pa.Schema, expression, wanted: list[str], executor):
         """The chunks' batches, the next chunk read ahead only once the consumer has asked for more batches

@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from arcticsql.conform import conform, union_schema
 from arcticsql.errors import IndexNotMicroseconds, ProgrammingError, SymbolChanged
+from arcticsql.sources.cached_scan import CachedScan, cached_scan, latest_changes, version_of
 from arcticsql.sources.limits import LimitHint, Windows
 from arcticsql.sources.plan import (
     ReadPlan,
@@ -317,10 +318,13 @@ class _Result:
 
 def _read_group(group: list[_Job]) -> list[_Result]:
     """Every job's rows: members read while planning from that read, large members (or a group of one) on
-    their own, in chunks; windowed members in rounds of batched reads; the rest in one batched read per
-    library."""
+    their own, in chunks; windowed members in rounds of batched reads; members the session cache holds
+    wholly not read at all (their versions checked with one metadata batch per library when only the latest
+    seen), one it holds in part read for the rest; the rest in one batched read per library."""
     results: dict[int, _Result] = {}
-    batched, windowed = [], []
+    batched: list[tuple[int, _Job, CachedScan | None]] = []
+    windowed: list[tuple[int, _Job]] = []
+    held: dict[str, list[tuple[int, _Job, CachedScan]]] = {}
     for position, job in enumerate(group):
         member = job.member
         alone = len(group) == 1 or job.bytes > _GROUP_BYTES
@@ -333,20 +337,49 @@ def _read_group(group: list[_Job]) -> list[_Result]:
             windowed.append((position, job))
         elif member.preloaded is not None:
             results[position] = _Result(job, member.read_preloaded(job.call()), True)
-        elif alone and job.row_range is None:
+        elif alone and job.row_range is None:  # (through the cache: see ArcticSymbolSource.batches)
             results[position] = _Result(job, member.read_table(list(job.columns), job.plan), False)
         else:
-            batched.append((position, job))
+            scan = cached_scan(member, job.plan, job.read_names) if job.row_range is None else None
+            if scan is not None and len(scan.calls) > 1:
+                results[position] = _Result(job, member.read_table(list(job.columns), job.plan, scan), False)
+            elif scan is not None and scan.complete:
+                held.setdefault(member.schema.library, []).append((position, job, scan))
+            else:
+                batched.append((position, job, scan))
+    changes = [change for entries in held.values() for change in _held_changes(entries)]
     if batched:
-        tables = _read_batch([job for _, job in batched], [job.call() for _, job in batched])
-        for (position, job), table in zip(batched, tables):
-            results[position] = _Result(job, table, True)
+        calls = [job.call() if scan is None else scan.calls[0] for _, job, scan in batched]
+        tables = _read_batch([job for _, job, _ in batched], calls, changes)
+        for (position, job, scan), table in zip(batched, tables):
+            results[position] = (_Result(job, table, True) if scan is None
+                                 else _Result(job, _finish(job, scan, table), False))
+    elif changes:  # every member of the group that changed, so that one new plan takes them all
+        raise SymbolChanged(changes)
+    for entries in held.values():
+        for position, job, scan in entries:
+            results[position] = _Result(job, _finish(job, scan, None), False)
     if windowed:
         for (position, job), table in zip(windowed, _read_windows([job for _, job in windowed])):
             results[position] = _Result(job, table, False)
     for job in group:  # served: the registered table holds no rows (a later scan reads ArcticDB)
         job.member.preloaded = None
     return [results[i] for i in range(len(group))]
+
+
+def _held_changes(entries: list[tuple[int, _Job, CachedScan]]) -> list[tuple[str, str, int | None]]:
+    """The members (of one library) served wholly by the cache that were planned with their latest version
+    seen and have another now."""
+    return latest_changes([job.member for _, job, _ in entries if job.member.verify_latest], one_by_one=0)
+
+
+def _finish(job: _Job, scan: CachedScan, data: pa.Table | None) -> pa.Table:
+    """A member's rows from its cached scan (``data``: ArcticDB's answer to its one read), filtered exactly."""
+    table = scan.table(lambda call: data)
+    scan.log_served(job.member.log, job.plan.date_range)
+    if job.plan.residual:
+        table = table.filter(arrow_filter(job.plan.residual, scan.fields))
+    return table.select(list(job.columns))
 
 
 def _as_of(member: ArcticSymbolSource):
@@ -359,15 +392,19 @@ def _concat(tables: list[pa.Table], job: _Job) -> pa.Table:
     return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
-def _read_batch(jobs: list[_Job], calls: list[dict]) -> list[pa.Table]:
+def _read_batch(jobs: list[_Job], calls: list[dict], changes: Sequence = ()) -> list[pa.Table]:
     """ArcticDB's raw output of ``calls`` (one per job), with one ``read_batch`` per library (parallel
-    inside ArcticDB); each read recorded in its member's log."""
+    inside ArcticDB); each read recorded in its member's log. A member planned with its latest version seen
+    that has another now, or one of ``changes`` (found by the caller): SymbolChanged naming them all, so that
+    one new plan takes them all."""
     from arcticdb import ReadRequest
 
     out: list[pa.Table | None] = [None] * len(jobs)
     by_library: dict[str, list[int]] = {}
     for position, job in enumerate(jobs):
         by_library.setdefault(job.member.schema.library, []).append(position)
+    changes = list(changes)
+    answers = []
     for positions in by_library.values():
         requests = []
         for position in positions:
@@ -378,10 +415,12 @@ def _read_batch(jobs: list[_Job], calls: list[dict]) -> list[pa.Table]:
         started = time.perf_counter()
         items = jobs[positions[0]].member.library.read_batch(requests, output_format="pyarrow")
         seconds = (time.perf_counter() - started) / max(1, len(items))
-        changes = [change for position, item in zip(positions, items) if jobs[position].member.verify_latest
-                   and (change := jobs[position].member.change(int(item.version) if hasattr(item, "data") else None))]
-        if changes:  # every member of the batch that changed, so that one new plan takes them all
-            raise SymbolChanged(changes)
+        changes += [change for position, item in zip(positions, items) if jobs[position].member.verify_latest
+                    and (change := jobs[position].member.change(*version_of(item)))]
+        answers.append((positions, items, seconds))
+    if changes:
+        raise SymbolChanged(changes)
+    for positions, items, seconds in answers:
         for position, item in zip(positions, items):
             member = jobs[position].member
             if not hasattr(item, "data"):

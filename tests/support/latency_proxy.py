@@ -10,6 +10,7 @@ connections is the count of requests.
         uri = moto.arctic_uri(bucket, port=proxy.port)
         ...
         proxy.requests            # requests so far;  proxy.reset() starts counting again
+        proxy.data_requests       # of which for ArcticDB data segments (keys under tdata/)
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ import asyncio
 import multiprocessing
 
 
-def _serve(target_port: int, delay: float, ready, count) -> None:
-    async def pipe(reader, writer, wait: float) -> None:
+def _serve(target_port: int, delay: float, ready, count, data_count) -> None:
+    async def pipe(reader, writer, wait: float, requests=None) -> None:
         try:
             first = True
             while data := await reader.read(1 << 16):
+                if first and requests is not None and b"/tdata/" in data.split(b"\r\n", 1)[0]:
+                    with requests.get_lock():
+                        requests.value += 1
                 if first and wait:
                     await asyncio.sleep(wait)
                 first = False
@@ -41,7 +45,8 @@ def _serve(target_port: int, delay: float, ready, count) -> None:
         except OSError:
             client_writer.close()
             return
-        await asyncio.gather(pipe(client_reader, server_writer, delay), pipe(server_reader, client_writer, 0))
+        await asyncio.gather(pipe(client_reader, server_writer, delay, data_count),
+                             pipe(server_reader, client_writer, 0))
 
     async def main() -> None:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
@@ -55,9 +60,10 @@ class LatencyProxy:
     def __init__(self, target_port: int, delay_ms: float = 20.0) -> None:
         context = multiprocessing.get_context("spawn")
         self._count = context.Value("q", 0)
+        self._data = context.Value("q", 0)
         ready = context.Queue()
-        self._process = context.Process(target=_serve, args=(target_port, delay_ms / 1000, ready, self._count),
-                                        daemon=True)
+        self._process = context.Process(target=_serve, args=(target_port, delay_ms / 1000, ready, self._count,
+                                                             self._data), daemon=True)
         self._process.start()
         self.port = ready.get(timeout=60)
 
@@ -65,9 +71,15 @@ class LatencyProxy:
     def requests(self) -> int:
         return self._count.value
 
+    @property
+    def data_requests(self) -> int:
+        return self._data.value
+
     def reset(self) -> None:
         with self._count.get_lock():
             self._count.value = 0
+        with self._data.get_lock():
+            self._data.value = 0
 
     def close(self) -> None:
         self._process.kill()

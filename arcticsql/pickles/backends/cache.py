@@ -5,6 +5,10 @@ long as that generation is the current one. Each object has one file, ``root/<bu
 name>.pkl``, that starts with a 16-byte header (magic and generation) before the object's bytes: a lookup
 for another generation misses, and storing a new generation replaces the file atomically (temp file,
 then rename), so a reader never sees a partial copy and stale copies do not pile up.
+
+With ``limit_bytes`` the folder is bounded by the eviction policy every arcticsql cache shares
+(:mod:`arcticsql.eviction`): a hit renews a file's time, and after every twentieth of the bound written the
+least recently used files are deleted until the folder fits.
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ import itertools
 import os
 import random
 import struct
+import threading
 from pathlib import Path
 from typing import IO
+
+from arcticsql.eviction import touch, trim_folder
 
 _MAGIC = b"asqlgcs1"
 _HEADER = struct.Struct(">8sQ")  # magic, generation
@@ -25,9 +32,13 @@ _TEMP_NAMES = itertools.count()
 class DownloadCache:
     """Cached object bytes by (bucket, name, generation); 256 shard folders per bucket."""
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike, limit_bytes: int | None = None) -> None:
         self.root = Path(root).absolute()
         self._folders: set[Path] = set()
+        #: the most the folder holds (None: no bound), least recently used out
+        self.limit_bytes = limit_bytes
+        self._written = 0
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"DownloadCache({str(self.root)!r})"
@@ -46,11 +57,22 @@ class DownloadCache:
         if stream.read(_HEADER.size) != _HEADER.pack(_MAGIC, int(generation)):
             stream.close()
             return None
+        if self.limit_bytes is not None:
+            touch(stream.name)
         return stream
 
     def store(self, bucket: str, name: str, generation: int, data: bytes | memoryview) -> Path:
         """Publish a copy of this generation atomically, replacing any other generation's."""
-        return self._write(bucket, name, int(generation), data)
+        path = self._write(bucket, name, int(generation), data)
+        if self.limit_bytes is not None:
+            with self._lock:
+                self._written += len(data)
+                due = self._written > self.limit_bytes // 20
+                if due:
+                    self._written = 0
+            if due:
+                trim_folder(self.root, self.limit_bytes)
+        return path
 
     def _write(self, bucket: str, name: str, generation: int, data: bytes | memoryview) -> Path:
         target = self.path(bucket, name)
