@@ -13,7 +13,8 @@ ROWS = 30_000
 
 @pytest.fixture(scope="module")
 def conn():
-    connection = arcticsql.connect(uri="mem://", config={"processing": {"scan_chunk_mb": 0.2}})
+    # (without the session cache, whose reads send no QueryBuilder: see test_explain_through_the_cache)
+    connection = arcticsql.connect(uri="mem://", config={"processing": {"scan_chunk_mb": 0.2, "cache_mb": 0}})
     index = pd.date_range("2024-01-01", periods=ROWS, freq="min", name="ts")
     frame = pd.DataFrame({"close": np.arange(ROWS, dtype="float64"), "volume": np.arange(ROWS) % 100}, index=index)
     lib = connection.catalog.library("prices_1min", create=True)
@@ -113,3 +114,20 @@ def test_explain_leaves_the_cursors_result(conn):
     assert cursor.fetchone() == (0.0,)
     cursor.explain("SELECT * FROM prices_1min.MSFT")
     assert cursor.fetchone() == (1.0,)
+
+
+def test_explain_through_the_cache():
+    connection = arcticsql.connect(uri="mem://", config={})
+    index = pd.date_range("2024-01-01", periods=1_000, freq="min", name="ts")
+    frame = pd.DataFrame({"close": np.arange(1_000, dtype="float64"), "volume": np.arange(1_000) % 10}, index=index)
+    connection.catalog.library("prices_1min", create=True).write("X", frame)
+    query = "SELECT sum(close) FROM prices_1min.X WHERE volume = 3"
+    (cold,) = connection.cursor().explain(query)
+    assert cold["cache"] == "read" and cold["query_builder"] is None and cold["filter_after_read"] == ["(volume = 3)"]
+    assert "through the session cache" in connection.cursor().execute("EXPLAIN " + query).fetchall()[-1][1]
+    connection.cursor().execute(query).fetchall()
+    (warm,) = connection.cursor().explain(query)
+    assert warm["cache"] == "held"
+    (analyzed,) = connection.cursor().explain(query, analyze=True)
+    assert analyzed["reads_made"] == 0 and analyzed["rows_from_cache"] == 1_000
+    connection.close()

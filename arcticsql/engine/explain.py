@@ -290,10 +290,13 @@ def _reads_line(table: dict[str, Any]) -> list[str]:
     reads = table.get("reads") or []
     if not reads:
         return ["  reads: none (the conditions exclude every row)"] if table.get("scans") else []
+    if table.get("cache") == "held":
+        return ["  reads: through the session cache, which holds these rows (only columns it lacks are read)"]
     shown = "; ".join(_call(call) for call in reads)
     count = table.get("read_count")
     how_many = "at least 1 (wider windows while too few rows pass)" if count is None else str(count)
-    return [f"  reads: {how_many}: {shown}" + (" ..." if count and count > len(reads) else "")]
+    through = ", through the session cache (whole ranges, no QueryBuilder)" if table.get("cache") else ""
+    return [f"  reads: {how_many}{through}: {shown}" + (" ..." if count and count > len(reads) else "")]
 
 
 def _call(call: dict) -> str:

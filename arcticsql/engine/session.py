@@ -72,6 +72,8 @@ class Session:
         disk = (DiskPieces(settings.disk_cache_dir, settings.disk_cache_bytes)
                 if settings.disk_cache_dir and self.store.is_object_store else None)
         self.scan_cache = ScanCache(settings.cache_bytes, store=self.store.shown, disk=disk)
+        if disk is not None:  # its folder serves the rows: a wildcard plans with schemas only, reading no data
+            self.catalog.first_rows = 0
         #: Reads ahead of DuckDB: the next chunk of a symbol, the next group of a wildcard's members.
         self.executor = ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="arcticsql-read")
         self.duck = duckdb.connect(":memory:")

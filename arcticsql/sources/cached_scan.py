@@ -11,14 +11,14 @@ version whose creation time is unknown too.
 
     scan = cached_scan(source, plan, needed)     # None: read past the cache
     scan.calls                                   # the ArcticDB reads it makes, in order (none: all held)
-    for table in scan.tables(source.read_call):  # the needed columns, unfiltered, in index or row order
+    for table in scan.tables(ReadAhead(scan.calls, read, executor)):  # the needed columns, unfiltered,
+        ...                                                          # in index or row order
         ...
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 
 import pandas as pd
 import pyarrow as pa
@@ -27,6 +27,7 @@ from arcticdb import ReadInfoRequest
 from arcticsql.errors import OperationalError, SymbolChanged
 from arcticsql.sources.cache import HIGH, LOW, Axis, ColumnKey, Group, Lookup, VersionKey
 from arcticsql.sources.plan import ReadPlan
+from arcticsql.sources.read_ahead import ReadAhead
 from arcticsql.sources.read_log import ReadLog, ReadRecord
 
 #: ns per unit of a timestamp type
@@ -121,6 +122,25 @@ def pin_held(sources: list) -> list:
 def cached_scan(source, plan: ReadPlan, needed: set[str]) -> CachedScan | None:
     """The scan of ``needed`` columns of the rows ``plan`` bounds, through ``source.cache``; None to read past
     it (no cache, an unknown creation time, more than the cache could hold)."""
+    target = _target(source, plan, needed)
+    if target is None:
+        return None
+    key, axis, lo, hi, names, keys = target
+    return CachedScan(source, key, axis, names, keys, source.cache.lookup(key, axis, lo, hi, [keys[n] for n in names]))
+
+
+def cache_state(source, plan: ReadPlan, needed: set[str]) -> str | None:
+    """What :func:`cached_scan` would meet, without asking the cache (EXPLAIN): None (the scan reads past
+    it), "held" (one piece holds every row it needs, for some columns) or "read"."""
+    target = _target(source, plan, needed)
+    if target is None:
+        return None
+    key, axis, lo, hi, _, _ = target
+    return "held" if source.cache.covers(key, axis, lo, hi) else "read"
+
+
+def _target(source, plan: ReadPlan, needed: set[str]):
+    """(version key, axis, lo, hi, column names, their cache keys) of a scan through the cache, or None."""
     cache, schema = source.cache, source.schema
     if cache is None or plan.empty:
         return None
@@ -140,7 +160,7 @@ def cached_scan(source, plan: ReadPlan, needed: set[str]) -> CachedScan | None:
         hi = HIGH if plan.end is None else int(plan.end.value)
     if not cache.admits(key, _estimated_bytes(schema, names, lo, hi)):
         return None
-    return CachedScan(source, key, axis, names, keys, cache.lookup(key, axis, lo, hi, [keys[n] for n in names]))
+    return key, axis, lo, hi, names, keys
 
 
 def _estimated_bytes(schema, names: list[str], lo: int, hi: int) -> int:
@@ -204,16 +224,17 @@ class CachedScan:
                            self.lookup.served_rows, kind="cache"))
 
     def table(self, read: Callable[[dict], pa.Table]) -> pa.Table:
-        """All of it as one table (the needed columns, unfiltered)."""
-        tables = [t for t in self.tables(read) if t.num_rows]
+        """All of it as one table (the needed columns, unfiltered): ``read(call)`` answers each of
+        :attr:`calls` with ArcticDB's table."""
+        tables = [t for t in self.tables(ReadAhead(self.calls, read, None)) if t.num_rows]
         if not tables:
             return self.fields.empty_table()
         return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
-    def tables(self, read: Callable[[dict], pa.Table], executor=None) -> Iterator[pa.Table]:
-        """Tables of the needed columns, unfiltered, in axis order: ``read(call)`` answers each of
-        :attr:`calls` with ArcticDB's table (the next one read ahead on ``executor``, if given)."""
-        results = _read_ahead(self.calls, read, executor)
+    def tables(self, reads: ReadAhead[dict, pa.Table]) -> Iterator[pa.Table]:
+        """Tables of the needed columns, unfiltered, in axis order; ``reads`` answers each of :attr:`calls`
+        with ArcticDB's table."""
+        results = iter(reads)
         fields = self.fields
         for position, group in enumerate(self.lookup.groups):
             if not group.missing:
@@ -258,16 +279,6 @@ def _take(results: Iterator[tuple[dict, pa.Table]], call_groups: list[int], posi
     """The results of the calls of group ``position`` (consumed in order from the shared iterator)."""
     for _ in range(call_groups.count(position)):
         yield next(results)
-
-
-def _read_ahead(calls: list[dict], read: Callable[[dict], pa.Table], executor) -> Iterator[tuple[dict, pa.Table]]:
-    """(call, ArcticDB's table) for each call in order; with an executor the next is read meanwhile."""
-    pending: Future | None = None
-    for position, call in enumerate(calls):
-        table = pending.result() if pending is not None else read(call)
-        pending = (executor.submit(read, calls[position + 1])
-                   if executor is not None and position + 1 < len(calls) else None)
-        yield call, table
 
 
 def _timestamp(value: int, schema) -> pd.Timestamp:

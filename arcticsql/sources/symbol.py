@@ -11,10 +11,9 @@ recorded in the session's :class:`ReadLog`, which is how tests prove what pushdo
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import pyarrow as pa
@@ -26,7 +25,13 @@ from arcticsql.conform import conform
 from arcticsql.errors import IndexNotMicroseconds, SymbolChanged
 from arcticsql.missing import nan_to_null
 from arcticsql.sources.cache import ScanCache
-from arcticsql.sources.cached_scan import CachedScan, cached_scan, holds_every_row, latest_changes
+from arcticsql.sources.cached_scan import (
+    CachedScan,
+    cache_state,
+    cached_scan,
+    holds_every_row,
+    latest_changes,
+)
 from arcticsql.sources.limits import LimitHint, Windows, limited
 from arcticsql.sources.plan import (
     ReadPlan,
@@ -39,11 +44,8 @@ from arcticsql.sources.plan import (
     translatable,
 )
 from arcticsql.sources.protocol import Node, ScanSource, export_batches
+from arcticsql.sources.read_ahead import ReadAhead
 from arcticsql.sources.read_log import ReadLog, ReadRecord
-
-#: Batches DuckDB may pull from a scan beyond those it needs: one per thread, at most (DuckDB's default
-#: thread count is the number of cores).
-PULLED_AHEAD = os.cpu_count() or 2
 
 
 class _Batches:
@@ -172,6 +174,12 @@ class ArcticSymbolSource(ScanSource):
         calls = list(self.chunk_calls(plan, stored))
         out["reads"] = [{k: v for k, v in call.items() if k in ("row_range", "date_range")} for call in calls[:3]]
         out["read_count"] = len(calls)
+        cached = cache_state(self, plan, set(wanted) | set(plan.residual_columns))
+        if cached is not None:  # whole ranges for the cache (no QueryBuilder); what it holds is not read
+            out["query_builder"] = None
+            out["cache"] = cached
+            if cached == "held":
+                out["read_count"] = None
         return out
 
     # -- reading --------------------------------------------------------------------------------------
@@ -251,11 +259,12 @@ class ArcticSymbolSource(ScanSource):
         expression = arrow_filter(plan.residual, scan.fields) if plan.residual else None
 
         def batches() -> Iterator[pa.RecordBatch]:
-            for table in scan.tables(self._read, executor):
+            reads = ReadAhead(scan.calls, self._read, executor)
+            for table in scan.tables(reads):
                 if expression is not None:
                     table = table.filter(expression)
                 if table.num_rows:
-                    yield from table.select(wanted).to_batches()
+                    yield from reads.batches(table.select(wanted))
 
         return _Batches(batches(), single_read=len(scan.calls) <= 1)
 
@@ -364,36 +373,16 @@ class ArcticSymbolSource(ScanSource):
         return schema.library, schema.symbol, version
 
     def _pipeline(self, calls: list[dict], read_schema: pa.Schema, expression, wanted: list[str], executor):
-        """The chunks' batches, the next chunk read ahead only once the consumer has asked for more batches
-        than DuckDB pulls ahead of what it needs (one per thread): a LIMIT satisfied early reads no more.
-        Until then batches are cut small, so that pulling ahead takes them rather than another read."""
-        pending: Future | None = None
-        pulls, eager = 0, False
-        try:
-            for position, call in enumerate(calls):
-                table = pending.result() if pending is not None else self._read(call)
-                following = calls[position + 1] if position + 1 < len(calls) else None
-                pending = None
-                if eager and following is not None and executor is not None:
-                    pending = executor.submit(self._read, following)
-                first_row = call["row_range"][0] if call.get("row_range") else 0
-                table = self.decode(table, read_schema, first_row)
-                if expression is not None:
-                    table = table.filter(expression)
-                if not table.num_rows:
-                    continue
-                table = table.select(wanted)
-                size = table.num_rows if eager else max(2048, -(-table.num_rows // (2 * PULLED_AHEAD + 2)))
-                for batch in table.to_batches(max_chunksize=size):
-                    yield batch
-                    pulls += 1
-                    if not eager and pulls >= PULLED_AHEAD:
-                        eager = True
-                        if following is not None and executor is not None and pending is None:
-                            pending = executor.submit(self._read, following)
-        finally:
-            if pending is not None:
-                pending.cancel()
+        """The chunks' batches, the next chunk read ahead only once DuckDB wants more than it pulls ahead (see
+        :mod:`arcticsql.sources.read_ahead`): a LIMIT satisfied early reads no more."""
+        reads = ReadAhead(calls, self._read, executor)
+        for call, table in reads:
+            first_row = call["row_range"][0] if call.get("row_range") else 0
+            table = self.decode(table, read_schema, first_row)
+            if expression is not None:
+                table = table.filter(expression)
+            if table.num_rows:
+                yield from reads.batches(table.select(wanted))
 
     def decode(self, table: pa.Table, read_schema: pa.Schema, first_row: int = 0) -> pa.Table:
         """ArcticDB's Arrow output with the declared names and types of ``read_schema``: a RangeIndex made

@@ -22,7 +22,6 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +42,8 @@ from arcticsql.sources.plan import (
     translatable,
 )
 from arcticsql.sources.protocol import Node, ScanSource, export_batches
-from arcticsql.sources.symbol import PULLED_AHEAD, ArcticSymbolSource
+from arcticsql.sources.read_ahead import PULLED_AHEAD, ReadAhead
+from arcticsql.sources.symbol import ArcticSymbolSource
 
 #: The columns every union starts with.
 KEY_COLUMNS = ("library", "symbol")
@@ -192,39 +192,17 @@ class UnionSource(ScanSource):
         exact = arrow_filter(value_filters, read_schema) if value_filters else None
         total = len(self.selected(filters))
         first_rows_only = self.limit is not None and self.limit.order is None and self.limit.usable(filters)
-        done, pulls, eager = 0, 0, False
+        # the first rows only: batches of at most LIMIT rows, which DuckDB's pulls ahead take
+        small = max(1, min(2048, self.limit.rows)) if first_rows_only else None
+        done = 0
         groups = _group(self.jobs(wanted, filters), _FIRST_GROUP if first_rows_only else _GROUP_MAX)
-        group = next(groups, None)
-        pending: Future | None = None
-        try:
-            while group is not None:
-                results = pending.result() if pending is not None else _read_group(group)
-                following = next(groups, None)
-                pending = None
-                if eager and following is not None and self.executor is not None:
-                    pending = self.executor.submit(_read_group, following)
-                for table in _assemble(results, read_schema, exact):
-                    if eager:
-                        size = table.num_rows
-                    elif first_rows_only:  # DuckDB's pulls ahead take these rather than the next group
-                        size = max(1, min(2048, self.limit.rows))
-                    else:
-                        size = max(2048, -(-table.num_rows // (2 * PULLED_AHEAD + 2)))
-                    for batch in table.select(wanted).combine_chunks().to_batches(max_chunksize=size):
-                        yield batch
-                        pulls += 1
-                        if not eager and pulls >= PULLED_AHEAD:
-                            # DuckDB wants more than it pulls ahead: read the next group meanwhile
-                            eager = True
-                            if following is not None and self.executor is not None and pending is None:
-                                pending = self.executor.submit(_read_group, following)
-                done += len(results)
-                if self.progress is not None:
-                    self.progress(done, total, self.label)
-                group = following
-        finally:
-            if pending is not None:
-                pending.cancel()
+        reads = ReadAhead(groups, _read_group, self.executor)
+        for _, results in reads:
+            for table in _assemble(results, read_schema, exact):
+                yield from reads.batches(table.select(wanted).combine_chunks(), small)
+            done += len(results)
+            if self.progress is not None:
+                self.progress(done, total, self.label)
 
 
 @dataclass(frozen=True)
@@ -335,18 +313,20 @@ def _read_group(group: list[_Job]) -> list[_Result]:
             results[position] = _Result(job, _concat(tables, job), False)
         elif job.limit is not None and job.row_range is None:
             windowed.append((position, job))
-        elif member.preloaded is not None:
-            results[position] = _Result(job, member.read_preloaded(job.call()), True)
-        elif alone and job.row_range is None:  # (through the cache: see ArcticSymbolSource.batches)
-            results[position] = _Result(job, member.read_table(list(job.columns), job.plan), False)
         else:
             scan = cached_scan(member, job.plan, job.read_names) if job.row_range is None else None
-            if scan is not None and len(scan.calls) > 1:
-                results[position] = _Result(job, member.read_table(list(job.columns), job.plan, scan), False)
-            elif scan is not None and scan.complete:
+            if scan is not None and scan.complete:
                 held.setdefault(member.schema.library, []).append((position, job, scan))
-            else:
+            elif scan is not None and (len(scan.calls) > 1 or alone or member.preloaded is not None):
+                results[position] = _Result(job, member.read_table(list(job.columns), job.plan, scan), False)
+            elif scan is not None:
                 batched.append((position, job, scan))
+            elif member.preloaded is not None:
+                results[position] = _Result(job, member.read_preloaded(job.call()), True)
+            elif alone and job.row_range is None:
+                results[position] = _Result(job, member.read_table(list(job.columns), job.plan), False)
+            else:
+                batched.append((position, job, None))
     changes = [change for entries in held.values() for change in _held_changes(entries)]
     if batched:
         calls = [job.call() if scan is None else scan.calls[0] for _, job, scan in batched]
