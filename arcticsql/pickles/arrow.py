@@ -18,10 +18,12 @@ import numpy as np
 import pyarrow as pa
 
 from arcticsql.conform import constant_array
-from arcticsql.errors import StorageError
+from arcticsql.errors import StorageError, one_line
 from arcticsql.missing import nan_to_null
+from arcticsql.pickles.checks import check_frame
+from arcticsql.pickles.metadata import read_attrs
 from arcticsql.pickles.naming import parse_path
-from arcticsql.pickles.unpickling import require_frame
+from arcticsql.pickles.unpickling import load_pickle, require_frame
 
 #: The columns every dataset row carries about the file it came from, in this order.
 NAMING_SCHEMA = pa.schema([
@@ -156,14 +158,42 @@ def columns_to_arrow(frame: FrameColumns, name: str, only: Collection[str] | Non
                 array = nan_to_null(pa.array(values)) if nan_is_null else pa.array(values)
             else:
                 array = pa.array(values, from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError, TypeError) as error:
-            raise StorageError(f"{name}: cannot convert column {column!r} to Arrow: {error}") from error
-        plain = _plain_type(array.type)
-        arrays.append(array if plain == array.type else array.cast(plain))
+            plain = _plain_type(array.type)
+            array = array if plain == array.type else array.cast(plain)
+        except MemoryError:
+            raise
+        except Exception as error:  # pyarrow's ArrowInvalid, ArrowIndexError..., or pandas' own
+            raise StorageError(f"{name}: cannot convert column {column!r} to Arrow: {one_line(error)}") from error
+        arrays.append(array)
         fields.append(pa.field(column, plain))
     if not arrays:  # no column wanted: keep the row count (count(*) needs it)
         return pa.table({"": pa.nulls(frame.rows)}).select([])
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    """One file's data columns as Arrow, the names of every column the file has, and its attrs."""
+
+    table: pa.Table
+    names: tuple[str, ...]
+    attrs: dict[str, str | None]
+
+
+def load_file(source: str | bytes, name: str, only: Collection[str] | None = None, *, allow_unsafe: bool = False,
+              nan_is_null: bool = True) -> LoadedFile:
+    """A pickle file's bytes (or a local file's path) unpickled, checked (see :mod:`~arcticsql.pickles.checks`)
+    and converted, as in :func:`columns_to_arrow`; every failure a StorageError naming the file."""
+    if isinstance(source, str):
+        try:
+            with open(source, "rb") as stream:
+                source = stream.read()
+        except OSError as error:
+            raise StorageError(f"cannot read {name}: {error.strerror}") from None
+    obj = check_frame(load_pickle(source, name, allow_unsafe=allow_unsafe), name)
+    frame = frame_columns(obj, name)
+    table = columns_to_arrow(frame, name, only=None if only is None else set(only), nan_is_null=nan_is_null)
+    return LoadedFile(table, tuple(frame.names), read_attrs(obj))
 
 
 def frame_to_arrow(obj: Any, name: str, *, nan_is_null: bool = True) -> pa.Table:

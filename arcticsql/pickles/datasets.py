@@ -1,15 +1,16 @@
 """Many pickle files as one Arrow table, and a catalog of the files themselves.
 
-``read_pickle_table`` lists the files a glob matches, prunes them by their naming fields before loading,
-loads the rest in parallel, and unions the frames by name with the naming columns added (see
+``load_files`` loads files in order, in this process or in a :class:`~arcticsql.pickles.sandbox.Sandbox`'s
+loader processes. ``read_pickle_table`` lists the files a glob matches, prunes them by their naming fields
+before loading, loads the rest, and unions the frames by name with the naming columns added (see
 :mod:`arcticsql.pickles.arrow`). ``pickle_catalog`` describes each file: size, update time, generation,
-naming fields and the seed's versioning attrs.
+naming fields, the seed's versioning attrs, and why it does not load (the reason read_pickle would give).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import timezone
 from typing import Any
 
@@ -20,53 +21,68 @@ from arcticsql.errors import StorageError
 from arcticsql.pickles.arrow import (
     NAMING_COLUMNS,
     NAMING_SCHEMA,
-    columns_to_arrow,
-    frame_columns,
+    LoadedFile,
+    load_file,
     naming_row,
     with_naming,
 )
 from arcticsql.pickles.backends.base import BaseStorage, FileEntry
-from arcticsql.pickles.loading import ordered_map
-from arcticsql.pickles.metadata import ATTR_FIELDS, read_attrs
+from arcticsql.pickles.loading import cancellable, ordered_map
+from arcticsql.pickles.metadata import ATTR_FIELDS
+from arcticsql.pickles.sandbox import Job, Sandbox
 
 FileFilter = Callable[[dict[str, Any]], bool]
 Progress = Callable[[int, int], None]
 
 
-def list_dataset(storage: BaseStorage, glob: str, file_filter: FileFilter | None = None) -> list[FileEntry]:
-    """The files ``glob`` matches, sorted by path, keeping those ``file_filter(naming row)`` accepts.
-
-    The naming row holds ``file`` and the naming fields of :func:`~arcticsql.pickles.naming.parse_path`.
-    """
-    entries = storage.list_recursive(glob)
+def list_dataset(storage: BaseStorage, glob: str, file_filter: FileFilter | None = None,
+                 cancel: threading.Event | None = None) -> list[FileEntry]:
+    """The files ``glob`` matches, sorted by path, keeping those ``file_filter(naming row)`` accepts (the
+    naming row: ``file`` and :func:`~arcticsql.pickles.naming.parse_path`'s fields); ``cancel`` interrupts."""
+    entries = cancellable(lambda: storage.list_recursive(glob), cancel)
     if file_filter is not None:
         entries = [entry for entry in entries if file_filter(naming_row(entry.path))]
     return entries
 
 
-@dataclass(frozen=True)
-class LoadedFile:
-    """One file's data columns as Arrow, and the names of every column the file has."""
+def load_files(storage: BaseStorage, entries: Sequence[FileEntry], only: Collection[str] | None = None, *,
+               allow_unsafe: bool | None = None, nan_is_null: bool = True, sandbox: Sandbox | None = None,
+               cancel: threading.Event | None = None, max_workers: int | None = None, keep_errors: bool = False,
+               ) -> Iterator[LoadedFile | StorageError]:
+    """Each entry's data columns (those in ``only``, or all) as a :class:`LoadedFile`, in order, a few files
+    ahead; a file that does not load raises its StorageError, or gives it when ``keep_errors``. Files are
+    read (downloaded) by up to ``max_workers`` threads (None: the store's default), then loaded by
+    ``sandbox``'s loader processes or, without one, here. A set ``cancel`` stops it with Interrupted."""
+    unsafe = storage.allow_unsafe if allow_unsafe is None else allow_unsafe
+    wanted = None if only is None else tuple(only)
 
-    table: pa.Table
-    names: tuple[str, ...]
+    def read(entry: FileEntry) -> Job:
+        name = storage.location(entry.path)
+        try:
+            return Job(name, storage.source(entry), wanted, unsafe, nan_is_null)
+        except StorageError as error:
+            return Job(name, error, wanted, unsafe, nan_is_null)
+
+    def load(entry: FileEntry) -> LoadedFile | StorageError:
+        job = read(entry)
+        try:
+            return job.source if isinstance(job.source, StorageError) else load_file(
+                job.source, job.name, job.only, allow_unsafe=unsafe, nan_is_null=nan_is_null)
+        except StorageError as error:
+            return error
+
+    workers = storage.workers(max_workers)
+    if sandbox is None:
+        results = ordered_map(load, entries, workers, cancel=cancel)
+    else:
+        results = sandbox.load(ordered_map(read, entries, workers, cancel=cancel), cancel)
+    return results if keep_errors else map(_raised, results)
 
 
-def load_columns(storage: BaseStorage, entry: FileEntry, only: Collection[str] | None = None,
-                 allow_unsafe: bool | None = None, *, nan_is_null: bool = True) -> LoadedFile:
-    """One file's data columns (those in ``only``, or all) as a normalised Arrow table (see
-    :mod:`~arcticsql.pickles.arrow`)."""
-    location = storage.location(entry.path)
-    frame = frame_columns(storage.load(entry, allow_unsafe=allow_unsafe), location)
-    table = columns_to_arrow(frame, location, only=None if only is None else set(only), nan_is_null=nan_is_null)
-    return LoadedFile(table, tuple(frame.names))
-
-
-def load_arrow(storage: BaseStorage, entry: FileEntry, allow_unsafe: bool | None = None,
-               naming_columns: Sequence[str] = NAMING_COLUMNS) -> pa.Table:
-    """One file as an Arrow table with the requested naming columns appended."""
-    table = load_columns(storage, entry, allow_unsafe=allow_unsafe).table
-    return with_naming(table, naming_row(entry.path), naming_columns)
+def _raised(result: LoadedFile | StorageError) -> LoadedFile:
+    if isinstance(result, StorageError):
+        raise result
+    return result
 
 
 def union_tables(named_tables: Sequence[tuple[str, pa.Table]]) -> pa.Table:
@@ -90,11 +106,10 @@ def read_pickle_table(storage: BaseStorage, glob: str, *, max_workers: int | Non
     is called after each file; ``max_workers`` and ``allow_unsafe`` None mean the store's defaults.
     """
     entries = list_dataset(storage, glob, file_filter)
-    loaded = ordered_map(lambda entry: load_arrow(storage, entry, allow_unsafe), entries,
-                         storage.workers(max_workers))
+    results = load_files(storage, entries, allow_unsafe=allow_unsafe, max_workers=max_workers)
     named: list[tuple[str, pa.Table]] = []
-    for done, (entry, table) in enumerate(zip(entries, loaded, strict=True), start=1):
-        named.append((storage.location(entry.path), table))
+    for done, (entry, result) in enumerate(zip(entries, results, strict=True), start=1):
+        named.append((storage.location(entry.path), with_naming(result.table, naming_row(entry.path))))
         if progress is not None:
             progress(done, len(entries))
     return union_tables(named)
@@ -113,28 +128,22 @@ CATALOG_SCHEMA = pa.schema([
 
 
 def pickle_catalog(storage: BaseStorage, glob: str, *, max_workers: int | None = None,
-                   allow_unsafe: bool | None = None) -> pa.Table:
+                   allow_unsafe: bool | None = None, sandbox: Sandbox | None = None,
+                   cancel: threading.Event | None = None) -> pa.Table:
     """One row per file ``glob`` matches: file, size, updated, generation, the naming fields, the attrs
-    (version, created_at, model_params; null when absent), rows (null for a non-frame object) and error
-    (why a file could not be loaded - a refused or corrupt pickle - else null): a listing never fails for
-    one bad file, and finds them.
+    (version, created_at, model_params; null when absent), rows and error (why a file does not load, as
+    read_pickle would say it - a refused or corrupt pickle, not a frame - else null): a listing never fails
+    for one bad file, and finds them.
 
-    Reading the attrs loads each file (in parallel).
+    Reading the attrs loads each file, as :func:`load_files` does (``sandbox``, ``cancel``).
     """
-    entries = storage.list_recursive(glob)
-
-    def describe(entry: FileEntry) -> dict[str, Any]:
-        import pandas
-
-        try:
-            obj = storage.load(entry, allow_unsafe=allow_unsafe)
-        except StorageError as error:
-            return {"error": " ".join(str(error).split())}
-        rows = len(obj) if isinstance(obj, pandas.DataFrame | pandas.Series) else None
-        return {**read_attrs(obj), "rows": rows}
-
+    entries = list_dataset(storage, glob, cancel=cancel)
+    results = load_files(storage, entries, (), allow_unsafe=allow_unsafe, sandbox=sandbox, cancel=cancel,
+                         max_workers=max_workers, keep_errors=True)
     records = []
-    for entry, described in zip(entries, ordered_map(describe, entries, storage.workers(max_workers)), strict=True):
+    for entry, result in zip(entries, results, strict=True):
+        described: dict[str, Any] = {"error": " ".join(str(result).split())} if isinstance(
+            result, StorageError) else {**result.attrs, "rows": result.table.num_rows}
         records.append({
             **naming_row(entry.path),
             "size": entry.size,

@@ -1,17 +1,12 @@
 """A lazy SQL table over the pickle files a glob matches, speaking DuckDB's scan protocol.
 
-The files are listed when the source is made, and the data schema is declared from one sample file per
-folder (files of one ``data_type/market_type/model_type`` folder share a layout by convention), unless a
-``schema`` is given. A scan that meets a file with columns (or wider types) the declared schema lacks
-raises :class:`~arcticsql.errors.SchemaGrew` and remembers the file's schema (:data:`LEARNED`): the session
-plans the statement again, and the new source declares them. Every row also carries the naming columns
-(``file``, ``data_type``, ``market_type``, ``model_type``, ``timestamp``, ``params``; see
-:mod:`arcticsql.pickles.arrow`).
-
-Pushdown: ``accepts`` takes exactly the predicates that read only naming columns and that duckdb's
-``to_arrow`` translates. ``stream`` evaluates them on the per-file naming table first, so a pruned file is
-never loaded, then applies them to the loaded rows as well, and narrows to the requested columns. Files are
-loaded in order, a few ahead of the consumer (:func:`~arcticsql.pickles.loading.ordered_map`).
+The files are listed when the source is made; the data schema is declared from one sample file per folder
+(files of one ``data_type/market_type/model_type`` folder share a layout by convention) unless given. A
+scan meeting a file with columns (or wider types) the schema lacks raises :class:`~arcticsql.errors.SchemaGrew`
+and remembers the file's schema (:data:`LEARNED`): planned again, the statement declares them. Rows carry
+the naming columns too (see :mod:`arcticsql.pickles.arrow`). Pushdown: ``accepts`` takes the predicates on
+naming columns alone that duckdb's ``to_arrow`` translates; they prune files before loading, then filter
+the rows too. Files load in order, a few ahead, by :func:`~arcticsql.pickles.datasets.load_files`.
 """
 
 from __future__ import annotations
@@ -20,7 +15,7 @@ import functools
 import posixpath
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -31,8 +26,8 @@ from arcticsql.errors import ProgrammingError, SchemaGrew, StorageError
 from arcticsql.pickles.arrow import NAMING_COLUMNS, NAMING_SCHEMA, naming_row, naming_table, with_naming
 from arcticsql.pickles.backends.base import BaseStorage, FileEntry
 from arcticsql.pickles.backends.factory import storage_for_location
-from arcticsql.pickles.datasets import FileFilter, LoadedFile, list_dataset, load_columns, pickle_catalog
-from arcticsql.pickles.loading import ordered_map
+from arcticsql.pickles.datasets import FileFilter, LoadedFile, list_dataset, load_files, pickle_catalog
+from arcticsql.pickles.sandbox import Sandbox
 from arcticsql.sources.plan import arrow_filter, columns_of, translatable
 from arcticsql.sources.protocol import Node, ScanSource, export_batches
 
@@ -84,27 +79,24 @@ LEARN_LIMIT = 1000
 
 
 def learn_schemas(storage: BaseStorage, glob: str, *, allow_unsafe: bool | None = None,
-                  max_workers: int | None = None) -> int:
+                  max_workers: int | None = None, sandbox: Sandbox | None = None,
+                  cancel: threading.Event | None = None) -> int:
     """Load every file ``glob`` matches and remember each schema that differs from its folder's first file
     (a file that does not load is left to the scan that reads it); how many were not known before. For a
     statement naming a column that no sample has: planned again, it declares the columns of every file.
     Datasets of more than :data:`LEARN_LIMIT` files are left alone (a mistyped column would read them all)."""
-    entries = list_dataset(storage, glob)
+    entries = list_dataset(storage, glob, cancel=cancel)
     if len(entries) > LEARN_LIMIT:
         return 0
-
-    def schema_of(entry: FileEntry) -> pa.Schema | None:
-        try:
-            return load_columns(storage, entry, None, allow_unsafe).table.schema
-        except StorageError:
-            return None
-
     known = {location for location, _schema in LEARNED.of(storage, entries)}
     first: dict[str, pa.Schema] = {}
     learned = 0
-    for entry, schema in zip(entries, ordered_map(schema_of, entries, storage.workers(max_workers)), strict=True):
-        if schema is None:
+    results = load_files(storage, entries, allow_unsafe=allow_unsafe, max_workers=max_workers, sandbox=sandbox,
+                         cancel=cancel, keep_errors=True)
+    for entry, result in zip(entries, results, strict=True):
+        if isinstance(result, StorageError):
             continue
+        schema = result.table.schema
         folder = posixpath.dirname(entry.path)
         if first.setdefault(folder, schema).equals(schema):
             continue
@@ -119,9 +111,9 @@ class PickleDatasetSource(ScanSource):
     """The DataFrame/Series pickles ``glob`` matches in ``storage``, as one table.
 
     ``schema``: the data columns' Arrow schema, to skip sampling; ``file_filter``: prunes files by their
-    naming row when listing; ``max_workers`` (threads loading files) and
-    ``allow_unsafe`` None mean the store's defaults; ``progress(done, total, label, "files")`` is called as
-    each file of a scan is read. The object holds no per-query state, so two streams may run at once.
+    naming row when listing; ``max_workers`` and ``allow_unsafe`` None mean the store's defaults;
+    ``progress(done, total, label, "files")`` is called as each file of a scan is read; ``sandbox`` and
+    ``cancel`` as in :func:`~arcticsql.pickles.datasets.load_files`. No per-query state: streams may overlap.
     """
 
     schema_is_stable = True
@@ -129,16 +121,19 @@ class PickleDatasetSource(ScanSource):
     def __init__(self, storage: BaseStorage, glob: str, *, max_workers: int | None = None,
                  allow_unsafe: bool | None = None, schema: pa.Schema | None = None,
                  file_filter: FileFilter | None = None, nan_is_null: bool = True,
-                 progress: Callable[[int, int, str, str], None] | None = None, label: str = "") -> None:
+                 progress: Callable[[int, int, str, str], None] | None = None, label: str = "",
+                 sandbox: Sandbox | None = None, cancel: threading.Event | None = None) -> None:
         super().__init__()
         self.storage = storage
+        self.sandbox = sandbox
+        self.cancel = cancel
         self.glob = glob
         self.max_workers = storage.workers(max_workers)
         self.allow_unsafe = allow_unsafe
         self.nan_is_null = nan_is_null
         self.progress = progress
         self.label = label or glob
-        self.entries: tuple[FileEntry, ...] = tuple(list_dataset(storage, glob, file_filter))
+        self.entries: tuple[FileEntry, ...] = tuple(list_dataset(storage, glob, file_filter, cancel))
         self._naming_rows = [naming_row(entry.path) for entry in self.entries]
         self._sampled: dict[str, LoadedFile] = {}
         self._given_schema = schema
@@ -178,29 +173,35 @@ class PickleDatasetSource(ScanSource):
                 self.nan_is_null)
 
     def _sample_schema(self) -> pa.Schema:
-        """The union of the schemas of one file per folder (see :meth:`_load_sample`) and of the files whose
-        schema was learned in earlier scans."""
+        """The union of the schemas of one file per folder and of the files whose schema was learned in
+        earlier scans. A folder's sample is the first of its first few files that loads: a broken file that
+        a query's filters prune must not fail the query (one they keep fails it when it is scanned); if none
+        loads, the first error is raised."""
         folders: dict[str, list[FileEntry]] = {}
         for entry in self.entries:
             candidates = folders.setdefault(posixpath.dirname(entry.path), [])
             if len(candidates) < SAMPLE_TRIES:
                 candidates.append(entry)
-        # kept for the first scan, which then need not load them again
-        self._sampled = dict(ordered_map(self._load_sample, folders.values(), self.max_workers))
+        errors: dict[str, StorageError] = {}
+        for attempt in range(SAMPLE_TRIES):  # the first file of every folder at once, then the next...
+            tried = [candidates[attempt] for folder, candidates in folders.items()
+                     if attempt < len(candidates) and not any(c.path in self._sampled for c in candidates)]
+            for entry, result in zip(tried, self._load(tried, None, keep_errors=True), strict=True):
+                if isinstance(result, StorageError):
+                    errors.setdefault(posixpath.dirname(entry.path), result)
+                else:
+                    self._sampled[entry.path] = result  # kept for the first scan, which need not load it again
+        for folder, candidates in folders.items():
+            if not any(candidate.path in self._sampled for candidate in candidates):
+                raise errors[folder]
         sampled = [(self.storage.location(path), file.table.schema) for path, file in self._sampled.items()]
         return union_schema([*sampled, *self._learned], error=StorageError)
 
-    def _load_sample(self, candidates: Sequence[FileEntry]) -> tuple[str, LoadedFile]:
-        """The first of a folder's first few files that loads: a broken file that a query's filters prune
-        must not fail the query, and one they keep fails it when it is scanned. None loads: the first error."""
-        errors: list[StorageError] = []
-        for entry in candidates:
-            try:
-                return entry.path, load_columns(self.storage, entry, None, self.allow_unsafe,
-                                                nan_is_null=self.nan_is_null)
-            except StorageError as error:
-                errors.append(error)
-        raise errors[0]
+    def _load(self, entries: Sequence[FileEntry], only: Collection[str] | None,
+              keep_errors: bool = False) -> Iterator[LoadedFile | StorageError]:
+        return load_files(self.storage, entries, only, allow_unsafe=self.allow_unsafe, nan_is_null=self.nan_is_null,
+                          sandbox=self.sandbox, cancel=self.cancel, max_workers=self.max_workers,
+                          keep_errors=keep_errors)
 
     def _declared(self, entry: FileEntry, loaded: LoadedFile, data_columns: Sequence[str]) -> pa.Table:
         """``data_columns`` of one loaded file, conformed to the declared schema. A column the declared schema
@@ -228,7 +229,7 @@ class PickleDatasetSource(ScanSource):
         if names == loaded.names:
             return loaded
         table = loaded.table.rename_columns([spelling.get(name.lower(), name) for name in loaded.table.column_names])
-        return LoadedFile(table, names)
+        return LoadedFile(table, names, loaded.attrs)
 
     def _check_types(self, entry: FileEntry, location: str, schema: pa.Schema) -> None:
         """SchemaGrew if a column of ``schema`` has a type the declared one must widen to hold (an int
@@ -247,7 +248,7 @@ class PickleDatasetSource(ScanSource):
 
     def _learn(self, entry: FileEntry, location: str) -> None:
         """Remember ``entry``'s whole schema (a loader may have sent back only some of its columns)."""
-        schema = load_columns(self.storage, entry, None, self.allow_unsafe).table.schema
+        schema = next(self._load([entry], None)).table.schema
         LEARNED.remember(location, entry.generation, schema)
 
     # -- protocol -------------------------------------------------------------------------------------
@@ -287,11 +288,9 @@ class PickleDatasetSource(ScanSource):
         # The sampled files this scan reads, taken: the first scan uses them and later ones load them, so
         # that a source kept registered for later statements does not hold them all that time.
         taken = {entry.path: file for entry in entries if (file := self._sampled.pop(entry.path, None)) is not None}
-        loaded = ordered_map(lambda entry: load_columns(self.storage, entry, data_columns, self.allow_unsafe,
-                                                        nan_is_null=self.nan_is_null),
-                             [entry for entry in entries if entry.path not in taken], self.max_workers)
+        results = self._load([entry for entry in entries if entry.path not in taken], data_columns)
         for done, (position, entry) in enumerate(zip(kept, entries, strict=True), start=1):
-            file = taken[entry.path] if entry.path in taken else next(loaded)
+            file = taken[entry.path] if entry.path in taken else next(results)
             if self.progress is not None:
                 self.progress(done, len(entries), self.label, "files")
             table = with_naming(self._declared(entry, file, data_columns), self._naming_rows[position],
@@ -307,25 +306,28 @@ class PickleDatasetSource(ScanSource):
 # A location is resolved by :func:`~arcticsql.pickles.backends.factory.storage_for_location`: ``gs://bucket/...``,
 # a local path (absolute or starting with ./ or ../), or else relative to the configured store.
 
-def read_pickle_source(settings: Settings, location: str, *, stores: dict | None = None,
-                       progress=None) -> PickleDatasetSource:
+def read_pickle_source(settings: Settings, location: str, *, stores: dict | None = None, progress=None,
+                       sandbox: Sandbox | None = None, cancel: threading.Event | None = None) -> PickleDatasetSource:
     """``read_pickle('<glob>')``: the files as one lazy table; an error when none matches."""
     storage, glob = storage_for_location(location, settings, stores=stores)
     source = PickleDatasetSource(storage, glob, nan_is_null=settings.nan_is_null, progress=progress,
-                                 label=f"read_pickle({location!r})")
+                                 label=f"read_pickle({location!r})", sandbox=sandbox, cancel=cancel)
     if not source.entries:
         raise ProgrammingError(f"no pickle files match {location!r} (looked in {storage.location(glob)})")
     return source
 
 
-def learn_pickle_schemas(settings: Settings, location: str, *, stores: dict | None = None) -> int:
+def learn_pickle_schemas(settings: Settings, location: str, *, stores: dict | None = None,
+                         sandbox: Sandbox | None = None, cancel: threading.Event | None = None) -> int:
     """Remember the schemas of the files ``location`` matches that differ from their folder's sample (see
     :func:`learn_schemas`); how many were new."""
     storage, glob = storage_for_location(location, settings, stores=stores)
-    return learn_schemas(storage, glob)
+    return learn_schemas(storage, glob, sandbox=sandbox, cancel=cancel)
 
 
-def pickle_files_table(settings: Settings, location: str, *, stores: dict | None = None) -> pa.Table:
-    """``pickle_files('<glob>')``: one row per file, with its attrs and any load error."""
+def pickle_files_table(settings: Settings, location: str, *, stores: dict | None = None,
+                       sandbox: Sandbox | None = None, cancel: threading.Event | None = None) -> pa.Table:
+    """``pickle_files('<glob>')``: one row per file, with its attrs and any load error (loaded as read_pickle
+    loads it)."""
     storage, glob = storage_for_location(location, settings, stores=stores)
-    return pickle_catalog(storage, glob)
+    return pickle_catalog(storage, glob, sandbox=sandbox, cancel=cancel)

@@ -2,7 +2,8 @@
 
 A backend supplies the primitives (``save``, ``exists``, ``stat``, ``list_recursive``, ``_list_directory``,
 ``_open``, ``location``); loading, parallel loading and regex listing are shared here, so both backends
-unpickle through the same restricted unpickler and fail with the same :class:`StorageError`.
+unpickle through the same restricted unpickler and checks (:mod:`arcticsql.pickles.checks`) and fail with the
+same :class:`StorageError`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
+import pandas
+
 from arcticsql.errors import StorageError
+from arcticsql.pickles.checks import check_frame
 from arcticsql.pickles.loading import ordered_map
 from arcticsql.pickles.unpickling import load_pickle
 
@@ -101,17 +105,28 @@ class BaseStorage(ABC):
 
     # -- shared behaviour --------------------------------------------------------------------------------
 
-    def load(self, filepath: Target, *, allow_unsafe: bool | None = None) -> Any:
-        """Unpickle the file at ``filepath`` (a path or a :class:`FileEntry` from a listing).
-
-        ``allow_unsafe`` None means the store's default. Refused globals raise ``UnsafePickleError``; any
-        other failure raises StorageError naming the file.
-        """
-        unsafe = self.allow_unsafe if allow_unsafe is None else allow_unsafe
+    def read(self, filepath: Target) -> bytes:
+        """The stored file's bytes (counted in :attr:`loads`)."""
         with self._stats_lock:
             self._loads += 1
         with self._open(filepath) as stream:
-            return load_pickle(stream, self.location(target_path(filepath)), allow_unsafe=unsafe)
+            return stream.read()
+
+    def source(self, filepath: Target) -> str | bytes:
+        """What a loader process reads the file from: its bytes here (a local store gives its path)."""
+        return self.read(filepath)
+
+    def load(self, filepath: Target, *, allow_unsafe: bool | None = None) -> Any:
+        """Unpickle the file at ``filepath`` (a path or a :class:`FileEntry` from a listing), in this process.
+
+        ``allow_unsafe`` None means the store's default (True unpickles anything, unchecked). Refused pickles
+        raise ``UnsafePickleError``; any other failure (a frame that fails its checks included) raises
+        StorageError naming the file.
+        """
+        unsafe = self.allow_unsafe if allow_unsafe is None else allow_unsafe
+        name = self.location(target_path(filepath))
+        obj = load_pickle(self.read(filepath), name, allow_unsafe=unsafe)
+        return check_frame(obj, name) if not unsafe and isinstance(obj, pandas.DataFrame | pandas.Series) else obj
 
     def workers(self, max_workers: int | None) -> int:
         """``max_workers``, or this backend's :attr:`default_workers` when None."""

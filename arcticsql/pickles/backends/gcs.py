@@ -22,7 +22,7 @@ from google.api_core.exceptions import NotFound
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from arcticsql.errors import StorageError
+from arcticsql.errors import StorageError, one_line
 from arcticsql.pickles.backends.base import BaseStorage, FileEntry, Target, target_path
 from arcticsql.pickles.backends.cache import DownloadCache
 from arcticsql.pickles.globbing import compile_glob, literal_prefix
@@ -48,11 +48,7 @@ def _translated(action: str, where: str) -> Iterator[None]:
     except StorageError:
         raise
     except Exception as error:
-        raise StorageError(f"cannot {action} {where}: {type(error).__name__}: {_one_line(error)}") from error
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())
+        raise StorageError(f"cannot {action} {where}: {type(error).__name__}: {one_line(error, 1000)}") from error
 
 
 class GoogleCloudStorage(BaseStorage):

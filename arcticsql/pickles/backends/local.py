@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import posixpath
+import stat
 import uuid
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
@@ -32,12 +33,17 @@ class LocalStorage(BaseStorage):
     def __repr__(self) -> str:
         return f"LocalStorage({self.base_path!r})"
 
-    def _full(self, filepath: str) -> str:
-        """The absolute path of a relative one; StorageError if it would leave the base folder."""
+    def _full(self, filepath: str, resolved: bool = False) -> str:
+        """The absolute path of a relative one; StorageError if it would leave the base folder (``resolved``:
+        also through a symbolic link, as reads and writes check)."""
         relative = posixpath.normpath(str(filepath).replace(os.sep, "/")) if filepath else "."
         if relative.startswith(("/", "../")) or relative == "..":
             raise StorageError(f"{filepath!r} is outside the storage folder {self.base_path}")
-        return os.path.join(self.base_path, relative) if relative != "." else self.base_path
+        full = os.path.join(self.base_path, relative) if relative != "." else self.base_path
+        root, real = (os.path.realpath(self.base_path), os.path.realpath(full)) if resolved else ("", "")
+        if real != root and not real.startswith(os.path.join(root, "")):
+            raise StorageError(f"{filepath!r} leads outside the storage folder {self.base_path} (to {real})")
+        return full
 
     def location(self, filepath: str) -> str:
         try:
@@ -48,7 +54,7 @@ class LocalStorage(BaseStorage):
     def save(self, data: Any, filepath: str) -> str:
         """Pickle into a temp file beside the target, then ``os.replace`` it: a failed or interrupted save
         leaves the previous file (or none) and no temp file."""
-        full = self._full(filepath)
+        full = self._full(filepath, resolved=True)
         folder, name = os.path.split(full)
         temp = os.path.join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
         try:
@@ -81,13 +87,30 @@ class LocalStorage(BaseStorage):
         return _entry(str(filepath), info)
 
     def _open(self, target: Target) -> AbstractContextManager[IO[bytes]]:
-        full = self._full(target_path(target))
+        full = self._file(target)
         try:
             return open(full, "rb")
-        except FileNotFoundError:
-            raise StorageError(f"no such file: {full}") from None
         except OSError as error:
             raise StorageError(f"cannot open {full}: {error.strerror}") from None
+
+    def _file(self, target: Target) -> str:
+        """The file's path, once it is known to be a regular file inside the store (not a FIFO, say, whose
+        reading would wait forever)."""
+        full = self._full(target_path(target), resolved=True)
+        try:
+            info = os.stat(full)
+        except OSError as error:
+            raise StorageError(f"no such file: {full} ({error.strerror})") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise StorageError(f"{full} is not a regular file")
+        return full
+
+    def source(self, filepath: Target) -> str:
+        """The file's path (see :meth:`_file`): a loader process reads it itself."""
+        full = self._file(filepath)
+        with self._stats_lock:
+            self._loads += 1
+        return full
 
     def _list_directory(self, directory: str) -> list[str]:
         full = self._full(directory)
@@ -117,9 +140,11 @@ class LocalStorage(BaseStorage):
                 if is_temp_name(name) or not regex.match(relative):
                     continue
                 try:
-                    found.append(_entry(relative, os.stat(os.path.join(folder, name))))
+                    info = os.stat(os.path.join(folder, name))
                 except OSError:  # removed while listing, or not ours to read: not a dataset file
                     continue
+                if stat.S_ISREG(info.st_mode):
+                    found.append(_entry(relative, info))
         found.sort(key=lambda entry: entry.path)
         return found
 
