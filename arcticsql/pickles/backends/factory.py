@@ -32,8 +32,9 @@ class StorageFactory:
 
 
 def storage_from_settings(settings: Settings, **overrides: Any) -> BaseStorage:
-    """The configured store: ``settings.storage`` type, ``local.base_path`` or ``gcs.bucket_name`` and
-    ``gcs.cache_dir``, and ``allow_unsafe_pickle``. ``overrides`` (e.g. ``client=``) go to the constructor."""
+    """The configured store: ``settings.storage`` type, ``local.base_path`` or ``gcs.bucket_name``,
+    ``gcs.cache_dir`` and ``gcs.timeout_s``, and ``allow_unsafe_pickle``. ``overrides`` (e.g. ``client=``) go
+    to the constructor."""
     block = settings.storage
     kind = settings.storage_type
     options: dict[str, Any] = {"allow_unsafe": settings.allow_unsafe_pickle}
@@ -43,6 +44,7 @@ def storage_from_settings(settings: Settings, **overrides: Any) -> BaseStorage:
         gcs = block.get("gcs") or {}
         options["bucket_name"] = gcs.get("bucket_name")
         options["cache_dir"] = gcs.get("cache_dir")
+        options["timeout"] = settings.gcs_timeout_s
     options.update(overrides)
     return StorageFactory.get_storage(kind, **options)
 
@@ -51,7 +53,8 @@ def storage_for_location(location: str, settings: Settings, *, stores: dict | No
                          **overrides: Any) -> tuple[BaseStorage, str]:
     """The store and the glob relative to it for a user-given location.
 
-    - ``gs://bucket/x/*.pkl`` → that bucket (cache folder and unsafe setting from ``settings``), ``x/*.pkl``;
+    - ``gs://bucket/x/*.pkl`` → that bucket (cache folder, timeout and unsafe setting from ``settings``),
+      ``x/*.pkl``;
     - an absolute path, or one starting with ``./`` or ``../`` → a local store rooted at the pattern's
       literal folder less its last three folders (so ``/d/index/nifty/gbm/*.pkl`` → root ``/d``, glob
       ``index/nifty/gbm/*.pkl``, and the naming fields stay readable);
@@ -65,7 +68,8 @@ def storage_for_location(location: str, settings: Settings, *, stores: dict | No
         if not bucket:
             raise StorageError(f"{location!r} names no bucket: write gs://<bucket>/<glob>")
         cache_dir = (settings.storage.get("gcs") or {}).get("cache_dir")
-        options = {"bucket_name": bucket, "cache_dir": cache_dir, "allow_unsafe": unsafe, **overrides}
+        options = {"bucket_name": bucket, "cache_dir": cache_dir, "allow_unsafe": unsafe,
+                   "timeout": settings.gcs_timeout_s, **overrides}
         return _kept(stores, ("gcs", options), lambda: StorageFactory.get_storage("gcs", **options)), pattern or "**"
     if os.path.isabs(location) or location.startswith(("./", "../")):
         pattern = location.replace(os.sep, "/")
