@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import arcticsql
 from arcticsql.pickles import GoogleCloudStorage, LocalStorage, make_path
 from arcticsql.pickles.checks import check_frame
-from arcticsql.pickles.sandbox import Job, Sandbox
+from arcticsql.pickles.sandbox import Sandbox
 from arcticsql.pickles.unpickling import load_pickle
 from bench.harness import measure, ms, table
 from tests.support.gcs_emulator import GCSEmulator
@@ -118,12 +118,12 @@ def per_file_costs(rows: int, rounds: int) -> list[list[str]]:
 def pool_start() -> list[list[str]]:
     """Seconds to a first answer from new loader processes: the first pool of this process (which starts
     the forkserver, importing arcticsql once), then a second pool."""
-    job = Job("x.pkl", pickle.dumps(pd.DataFrame({"a": [1.0]})), None, False, True)
+    file = ("x.pkl", pickle.dumps(pd.DataFrame({"a": [1.0]})))
     rows = []
     for which in ("first pool of a process (forkserver start)", "a later pool"):
         sandbox = Sandbox(2)
         began = time.perf_counter()
-        list(sandbox.load([job]))
+        list(sandbox.load([file], None, False, True))
         rows.append([which, ms(time.perf_counter() - began)])
         sandbox.close()
     return rows

@@ -180,16 +180,10 @@ class LoadedFile:
     attrs: dict[str, str | None]
 
 
-def load_file(source: str | bytes, name: str, only: Collection[str] | None = None, *, allow_unsafe: bool = False,
+def load_file(source: str | bytes, name: str, only: Collection[str] | None = None, allow_unsafe: bool = False,
               nan_is_null: bool = True) -> LoadedFile:
     """A pickle file's bytes (or a local file's path) unpickled, checked (see :mod:`~arcticsql.pickles.checks`)
     and converted, as in :func:`columns_to_arrow`; every failure a StorageError naming the file."""
-    if isinstance(source, str):
-        try:
-            with open(source, "rb") as stream:
-                source = stream.read()
-        except OSError as error:
-            raise StorageError(f"cannot read {name}: {error.strerror}") from None
     obj = check_frame(load_pickle(source, name, allow_unsafe=allow_unsafe), name)
     frame = frame_columns(obj, name)
     table = columns_to_arrow(frame, name, only=None if only is None else set(only), nan_is_null=nan_is_null)

@@ -29,7 +29,7 @@ from arcticsql.pickles.arrow import (
 from arcticsql.pickles.backends.base import BaseStorage, FileEntry
 from arcticsql.pickles.loading import cancellable, ordered_map
 from arcticsql.pickles.metadata import ATTR_FIELDS
-from arcticsql.pickles.sandbox import Job, Sandbox
+from arcticsql.pickles.sandbox import Sandbox
 
 FileFilter = Callable[[dict[str, Any]], bool]
 Progress = Callable[[int, int], None]
@@ -53,21 +53,19 @@ def load_files(storage: BaseStorage, entries: Sequence[FileEntry], only: Collect
     ahead; a file that does not load raises its StorageError, or gives it when ``keep_errors``. Files are
     read (downloaded) by up to ``max_workers`` threads (None: the store's default), then loaded by
     ``sandbox``'s loader processes or, without one, here. A set ``cancel`` stops it with Interrupted."""
-    unsafe = storage.allow_unsafe if allow_unsafe is None else allow_unsafe
-    wanted = None if only is None else tuple(only)
+    loading = (None if only is None else tuple(only), storage.allow_unsafe if allow_unsafe is None else allow_unsafe,
+               nan_is_null)
 
-    def read(entry: FileEntry) -> Job:
-        name = storage.location(entry.path)
+    def read(entry: FileEntry) -> tuple[str, str | bytes | StorageError]:
         try:
-            return Job(name, storage.source(entry), wanted, unsafe, nan_is_null)
+            return storage.location(entry.path), storage.source(entry)
         except StorageError as error:
-            return Job(name, error, wanted, unsafe, nan_is_null)
+            return storage.location(entry.path), error
 
     def load(entry: FileEntry) -> LoadedFile | StorageError:
-        job = read(entry)
+        name, data = read(entry)
         try:
-            return job.source if isinstance(job.source, StorageError) else load_file(
-                job.source, job.name, job.only, allow_unsafe=unsafe, nan_is_null=nan_is_null)
+            return data if isinstance(data, StorageError) else load_file(data, name, *loading)
         except StorageError as error:
             return error
 
@@ -75,7 +73,7 @@ def load_files(storage: BaseStorage, entries: Sequence[FileEntry], only: Collect
     if sandbox is None:
         results = ordered_map(load, entries, workers, cancel=cancel)
     else:
-        results = sandbox.load(ordered_map(read, entries, workers, cancel=cancel), cancel)
+        results = sandbox.load(ordered_map(read, entries, workers, cancel=cancel), *loading, cancel=cancel)
     return results if keep_errors else map(_raised, results)
 
 

@@ -2,7 +2,7 @@
 the session: a ``ProcessPoolExecutor`` of processes forked by multiprocessing's forkserver (which imports
 this module, hence pandas, once), each with its address space capped (``RLIMIT_AS``: its size at start
 plus ``memory_mb``), no core files, and ``timeout`` seconds per file (an uncaught timer signal ends it).
-A file comes back as Arrow IPC under /dev/shm, mapped and validated in full: the parent never unpickles.
+A file comes back as Arrow IPC, validated in full: the parent never unpickles a file.
 A crash breaks the pool; it is replaced and the files that were in flight load again, each alone in a
 fresh process, so the culprit gets a one-line error (``<file>: the loader process crashed (signal
 SIGSEGV)``) and the others load.
@@ -13,19 +13,15 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import itertools
-import multiprocessing.connection
 import multiprocessing.context
 import os
 import resource
-import shutil
 import signal
-import tempfile
 import threading
-import weakref
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, NamedTuple
+from typing import Any
 
 import pyarrow as pa
 
@@ -33,18 +29,6 @@ from arcticsql.errors import Interrupted, StorageError, one_line
 from arcticsql.pickles.arrow import LoadedFile, load_file
 from arcticsql.pickles.loading import POLL_S, interrupted
 from arcticsql.pickles.unpickling import arrow_type_allowed
-
-_OUTPUTS = itertools.count()  # output file names within one loader process
-
-
-class Job(NamedTuple):
-    """A file to load: its location, its bytes or path (or why it cannot be read), the columns wanted."""
-
-    name: str
-    source: str | bytes | StorageError
-    only: tuple[str, ...] | None
-    allow_unsafe: bool
-    nan_is_null: bool
 
 
 class _Pool(multiprocessing.context.ForkServerContext):
@@ -61,9 +45,11 @@ class _Pool(multiprocessing.context.ForkServerContext):
         self.processes.append(super().Process(*args, **kwargs))
         return self.processes[-1]
 
-    def stop(self, kill: bool = False) -> None:
-        for process in self.processes if kill else ():  # a sentinel is ready once its process has ended
-            if process.sentinel is not None and not multiprocessing.connection.wait([process.sentinel], 0):
+    def stop(self) -> None:
+        """Kill the processes, then shut the executor down. Killed first, since a broken executor joins its
+        processes, and one it started as the pool broke would never end: its SIGTERM came too early."""
+        for process in self.processes:
+            if process.pid:  # started
                 process.kill()
         self.executor.shutdown(wait=True, cancel_futures=True)
 
@@ -76,58 +62,52 @@ class Sandbox:
         self.workers, self.timeout, self.memory_mb = max(1, workers), float(timeout), memory_mb
         self._pool: _Pool | None = None
         self._lock = threading.Lock()
-        self._folder = tempfile.mkdtemp(prefix="arcticsql-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-        self._cleanup = weakref.finalize(self, shutil.rmtree, self._folder, True)
 
     def close(self) -> None:
         if self._pool is not None:
-            self._replace(self._pool, kill=True)
-        self._cleanup()
+            self._replace(self._pool)
 
-    def load(self, jobs: Iterable[Job], cancel: threading.Event | None = None) -> Iterator[LoadedFile | StorageError]:
-        """Each job's file as a LoadedFile, or the StorageError saying why not, in order, a few loading ahead.
-        Closing the iterator early lets the files already loading finish (their output is dropped); a set
-        ``cancel`` raises Interrupted within POLL_S seconds and kills the processes still loading."""
-        source = iter(jobs)
-        pending: deque[tuple[Job, _Pool | None, concurrent.futures.Future | None]] = deque()
-        killed = False
+    def load(self, files: Iterable[tuple[str, str | bytes | StorageError]], *loading: Any,
+             cancel: threading.Event | None = None) -> Iterator[LoadedFile | StorageError]:
+        """Each (location, bytes or local path) file as a LoadedFile, or the StorageError saying why not (a
+        file that could not be read comes as its error), in order, a few loading ahead. ``loading``: the
+        arguments of :func:`~arcticsql.pickles.arrow.load_file` after the first two. Closing the iterator
+        early lets the files loading finish; a set ``cancel`` raises Interrupted within POLL_S seconds and
+        kills the processes still loading."""
+        source = iter(files)
+        pending: deque[tuple[str, Any, _Pool | None, concurrent.futures.Future | None]] = deque()
         try:
-            pending.extend(self._submit(job) for job in itertools.islice(source, 2 * self.workers))
+            pending.extend(self._submit(*file, loading) for file in itertools.islice(source, 2 * self.workers))
             while pending:
-                job, pool, future = pending[0]
-                result = job.source if future is None else self._result(pool, future, cancel)
+                name, data, pool, future = pending[0]
+                result = data if future is None else self._result(pool, future, cancel)
                 if result is None:  # the pool broke with this file in flight: alone, to find the culprit
-                    result = self._alone(job, cancel)
+                    result = self._alone(name, data, loading, cancel)
                 pending.popleft()
-                pending.extend(self._submit(job) for job in itertools.islice(source, 1))
-                yield self._receive(job.name, result)
-        except Interrupted:
-            killed = True
-            raise
+                pending.extend(self._submit(*file, loading) for file in itertools.islice(source, 1))
+                yield self._receive(name, result)
         finally:
-            for _job, pool, future in pending:  # queued ones cancelled; loading ones finish or are killed
-                if future is not None and not future.cancel():
-                    if killed and not future.done():
-                        self._replace(pool, kill=True)
-                    future.add_done_callback(_discard)
+            for *_file, pool, future in pending:  # queued ones cancelled; loading ones finish or are killed
+                if future is not None and not future.cancel() and cancel is not None and cancel.is_set():
+                    self._replace(pool)
 
-    def _submit(self, job: Job) -> tuple[Job, _Pool | None, concurrent.futures.Future | None]:
-        if isinstance(job.source, StorageError):
-            return job, None, None
+    def _submit(self, name: str, data: Any, loading: tuple) -> tuple[str, Any, _Pool | None, Any]:
+        if isinstance(data, StorageError):
+            return name, data, None, None
         for _attempt in range(2):
             with self._lock:
                 pool = self._pool = self._pool or _Pool(self.workers, self.memory_mb)
             try:
-                return job, pool, pool.executor.submit(_load, *job, self.timeout, self._folder)
+                return name, data, pool, pool.executor.submit(_load, name, data, *loading, self.timeout)
             except (BrokenProcessPool, RuntimeError):  # broken, or shut down by another read
                 self._replace(pool)
-        raise StorageError(f"{job.name}: the loader processes do not start")
+        raise StorageError(f"{name}: the loader processes do not start")
 
-    def _replace(self, pool: _Pool, kill: bool = False) -> None:
+    def _replace(self, pool: _Pool) -> None:
         with self._lock:
             if self._pool is pool:
                 self._pool = None
-        pool.stop(kill)
+        pool.stop()
 
     def _result(self, pool: _Pool, future: concurrent.futures.Future, cancel: threading.Event | None) -> Any:
         """What the loader sent back (an error's text, or the output file, names and attrs); None if the
@@ -138,7 +118,7 @@ class Sandbox:
                 return future.result(timeout=POLL_S)
             except Interrupted:
                 if not future.cancel():
-                    self._replace(pool, kill=True)
+                    self._replace(pool)
                 raise
             except concurrent.futures.TimeoutError:
                 continue
@@ -148,25 +128,22 @@ class Sandbox:
             except Exception as error:  # noqa: BLE001 - raised in the loader process
                 return f"cannot load: {type(error).__name__}: {one_line(error)}"
 
-    def _alone(self, job: Job, cancel: threading.Event | None) -> Any:
+    def _alone(self, name: str, data: Any, loading: tuple, cancel: threading.Event | None) -> Any:
         pool = _Pool(1, self.memory_mb)
         try:
-            result = self._result(pool, pool.executor.submit(_load, *job, self.timeout, self._folder), cancel)
+            future = pool.executor.submit(_load, name, data, *loading, self.timeout)
+            result = self._result(pool, future, cancel)
         finally:
             pool.stop()
         code = pool.processes[-1].exitcode
-        if result is not None:
-            return result
-        if code == -signal.SIGALRM:
-            return f"loading took longer than {self.timeout:g} s; the loader process was stopped"
-        if code == -signal.SIGKILL:
-            return "the loader process was killed (SIGKILL; out of memory?)"
+        if result is not None or code == -signal.SIGALRM:
+            return result or f"loading took longer than {self.timeout:g} s; the loader process was stopped"
         if code is None or code >= 0:  # a script without the __main__ guard fails the process as it starts
             return (f"the loader process ended unexpectedly (exit status {code}; a script reading pickles "
                     "through SQL needs `if __name__ == '__main__':`, or storage.sandbox: false)")
         with contextlib.suppress(ValueError):  # a signal Python has no name for
             code = signal.Signals(-code).name
-        return f"the loader process crashed (signal {code})"
+        return f"the loader process crashed (signal {code}{'; out of memory?' if code == 'SIGKILL' else ''})"
 
     def _receive(self, name: str, result: Any) -> LoadedFile | StorageError:
         """The loader's answer: a LoadedFile whose table is validated in full (the loader is not trusted
@@ -175,29 +152,15 @@ class Sandbox:
             return StorageError(result if result.startswith(name) else f"{name}: {result}")
         if isinstance(result, StorageError):
             return result
-        path, names, attrs = result
+        ipc, names, attrs = result
         try:
-            with pa.memory_map(path) as mapped:
-                table = pa.ipc.open_file(mapped).read_all()  # zero-copy: the table keeps the mapping
+            table = pa.ipc.open_stream(pa.py_buffer(ipc)).read_all()
             table.validate(full=True)
             if not all(arrow_type_allowed(field.type) for field in table.schema):
                 raise pa.ArrowInvalid("a column of an unexpected type")
-        except (pa.ArrowException, OSError) as error:
+        except pa.ArrowException as error:
             return StorageError(f"{name}: the loader process sent unreadable data: {one_line(error)}")
-        finally:
-            _unlink(path)
         return LoadedFile(table, tuple(names), attrs)
-
-
-def _discard(future: concurrent.futures.Future) -> None:
-    """Remove the output of a load nobody waits for any more."""
-    if not future.cancelled() and future.exception() is None and isinstance(future.result(), tuple):
-        _unlink(future.result()[0])
-
-
-def _unlink(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
 
 
 def _limit(memory_mb: int) -> None:
@@ -210,16 +173,16 @@ def _limit(memory_mb: int) -> None:
 
 
 def _load(name: str, source: str | bytes, only: tuple[str, ...] | None, allow_unsafe: bool, nan_is_null: bool,
-          timeout: float, folder: str) -> str | tuple[str, tuple[str, ...], dict]:
-    """In a loader process: one file as an Arrow IPC file in ``folder`` (its path, column names and attrs),
-    or the one-line error naming it. The timer's SIGALRM, not caught, ends the process."""
+          timeout: float) -> str | tuple[bytes, tuple[str, ...], dict]:
+    """In a loader process: one file as Arrow IPC, with its column names and attrs, or the one-line error
+    naming it. The timer's SIGALRM, not caught, ends the process."""
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        loaded = load_file(source, name, only, allow_unsafe=allow_unsafe, nan_is_null=nan_is_null)
-        path = os.path.join(folder, f"{os.getpid()}-{next(_OUTPUTS)}.arrow")
-        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, loaded.table.schema) as writer:
+        loaded = load_file(source, name, only, allow_unsafe, nan_is_null)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, loaded.table.schema) as writer:
             writer.write_table(loaded.table)
-        return path, loaded.names, loaded.attrs
+        return sink.getvalue().to_pybytes(), loaded.names, loaded.attrs
     except StorageError as error:
         return str(error)
     except MemoryError:

@@ -8,9 +8,9 @@ REDUCE calls only what pickles call (:data:`_CALLS`), some only in the forms num
 (:data:`_ARGUMENTS`: never ``numpy.ndarray``, whose memory is uninitialised, never a tz file opened by
 path, never ``bytearray(<size>)``); NEWOBJ makes only frames, extension arrays, dtypes and zones; BUILD
 (setting state) applies once, to an object this load made fresh, never to a class or a shared object
-(``pytz.utc``, ``NaT``), with a state that fills a numpy array exactly, that numpy writes for a dtype, that
-names no method. Arrow arrays are checked before ``_restore_array`` builds them and validated in full.
-Refusals are :class:`UnsafePickleError`\\ s.
+(``pytz.utc``, ``NaT``), with a state that fills a numpy array exactly or that numpy writes for a dtype.
+Arrow arrays are checked before ``_restore_array`` builds them, then validated in full. Refusals are
+:class:`UnsafePickleError`\\ s.
 """
 
 from __future__ import annotations
@@ -136,12 +136,6 @@ _FRESH = frozenset({_reconstruct, np.dtype, copyreg._reconstructor, tz.tzfile, _
                     __pyx_unpickle_IntervalMixin})
 
 
-@functools.cache
-def _shadows(cls: type, key: Any) -> bool:
-    """Whether a dict state's ``key`` would hide a method of ``cls`` or set a dunder (``__class__``...)."""
-    return type(key) is not str or key.startswith("__") or callable(inspect.getattr_static(cls, key, None))
-
-
 def _show(obj: Any) -> str:
     """A short description for messages: a global's dotted name, else the value's type."""
     if isinstance(obj, type) or inspect.isroutine(obj):
@@ -208,9 +202,6 @@ class SafeUnpickler(pickle._Unpickler):
         elif isinstance(target, np.dtype) and not (type(state) is tuple and len(state) in (8, 9)
                                                    and state[2:5] == (None, None, None)):
             raise _Refused("a structured or subarray numpy dtype")
-        for part in (state if type(state) is tuple else (state,)):
-            if type(part) is dict and any(_shadows(type(target), key) for key in part):
-                raise _Refused(f"a state for {_show(type(target))} that would hide its methods")
         pickle._Unpickler.load_build(self)
         if isinstance(target, np.dtype):
             canonical = np.dtype(target.str)
@@ -286,13 +277,18 @@ def _restore_array(data: Any) -> pa.Array:
     return array
 
 
-def load_pickle(data: bytes | IO[bytes], name: str, *, allow_unsafe: bool = False) -> Any:
-    """Unpickle one object from bytes or a stream; ``name`` (the file's location) goes into every error."""
-    stream = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
+def load_pickle(source: str | bytes, name: str, *, allow_unsafe: bool = False) -> Any:
+    """Unpickle one object from bytes, or from a local file's path; ``name`` (the file's location) goes into
+    every error."""
     try:
-        return pickle.load(stream) if allow_unsafe else SafeUnpickler(stream, name).load()
+        if isinstance(source, str):
+            with open(source, "rb") as stream:
+                source = stream.read()
+        return pickle.loads(source) if allow_unsafe else SafeUnpickler(io.BytesIO(source), name).load()
     except StorageError:
         raise
+    except OSError as error:
+        raise StorageError(f"cannot read {name}: {error.strerror}") from None
     except MemoryError:
         raise StorageError(f"{name}: out of memory while unpickling") from None
     except Exception as error:  # UnpicklingError, EOFError, and whatever a constructor raised

@@ -307,27 +307,25 @@ class PickleDatasetSource(ScanSource):
 # a local path (absolute or starting with ./ or ../), or else relative to the configured store.
 
 def read_pickle_source(settings: Settings, location: str, *, stores: dict | None = None, progress=None,
-                       sandbox: Sandbox | None = None, cancel: threading.Event | None = None) -> PickleDatasetSource:
-    """``read_pickle('<glob>')``: the files as one lazy table; an error when none matches."""
+                       **loading) -> PickleDatasetSource:
+    """``read_pickle('<glob>')``: the files as one lazy table; an error when none matches. ``loading``:
+    ``sandbox`` and ``cancel`` (see :func:`~arcticsql.pickles.datasets.load_files`), as below."""
     storage, glob = storage_for_location(location, settings, stores=stores)
     source = PickleDatasetSource(storage, glob, nan_is_null=settings.nan_is_null, progress=progress,
-                                 label=f"read_pickle({location!r})", sandbox=sandbox, cancel=cancel)
+                                 label=f"read_pickle({location!r})", **loading)
     if not source.entries:
         raise ProgrammingError(f"no pickle files match {location!r} (looked in {storage.location(glob)})")
     return source
 
 
-def learn_pickle_schemas(settings: Settings, location: str, *, stores: dict | None = None,
-                         sandbox: Sandbox | None = None, cancel: threading.Event | None = None) -> int:
+def learn_pickle_schemas(settings: Settings, location: str, *, stores: dict | None = None, **loading) -> int:
     """Remember the schemas of the files ``location`` matches that differ from their folder's sample (see
     :func:`learn_schemas`); how many were new."""
     storage, glob = storage_for_location(location, settings, stores=stores)
-    return learn_schemas(storage, glob, sandbox=sandbox, cancel=cancel)
+    return learn_schemas(storage, glob, **loading)
 
 
-def pickle_files_table(settings: Settings, location: str, *, stores: dict | None = None,
-                       sandbox: Sandbox | None = None, cancel: threading.Event | None = None) -> pa.Table:
-    """``pickle_files('<glob>')``: one row per file, with its attrs and any load error (loaded as read_pickle
-    loads it)."""
+def pickle_files_table(settings: Settings, location: str, *, stores: dict | None = None, **loading) -> pa.Table:
+    """``pickle_files('<glob>')``: one row per file, with its attrs and any load error (as read_pickle's)."""
     storage, glob = storage_for_location(location, settings, stores=stores)
-    return pickle_catalog(storage, glob, sandbox=sandbox, cancel=cancel)
+    return pickle_catalog(storage, glob, **loading)

@@ -105,16 +105,12 @@ class BaseStorage(ABC):
 
     # -- shared behaviour --------------------------------------------------------------------------------
 
-    def read(self, filepath: Target) -> bytes:
-        """The stored file's bytes (counted in :attr:`loads`)."""
+    def source(self, filepath: Target) -> str | bytes:
+        """What a loader reads the file from (counted in :attr:`loads`): its bytes, or a local file's path."""
         with self._stats_lock:
             self._loads += 1
         with self._open(filepath) as stream:
             return stream.read()
-
-    def source(self, filepath: Target) -> str | bytes:
-        """What a loader process reads the file from: its bytes here (a local store gives its path)."""
-        return self.read(filepath)
 
     def load(self, filepath: Target, *, allow_unsafe: bool | None = None) -> Any:
         """Unpickle the file at ``filepath`` (a path or a :class:`FileEntry` from a listing), in this process.
@@ -125,7 +121,7 @@ class BaseStorage(ABC):
         """
         unsafe = self.allow_unsafe if allow_unsafe is None else allow_unsafe
         name = self.location(target_path(filepath))
-        obj = load_pickle(self.read(filepath), name, allow_unsafe=unsafe)
+        obj = load_pickle(self.source(filepath), name, allow_unsafe=unsafe)
         return check_frame(obj, name) if not unsafe and isinstance(obj, pandas.DataFrame | pandas.Series) else obj
 
     def workers(self, max_workers: int | None) -> int:

@@ -87,27 +87,22 @@ class LocalStorage(BaseStorage):
         return _entry(str(filepath), info)
 
     def _open(self, target: Target) -> AbstractContextManager[IO[bytes]]:
-        full = self._file(target)
+        full = self.source(target)
         try:
             return open(full, "rb")
         except OSError as error:
             raise StorageError(f"cannot open {full}: {error.strerror}") from None
 
-    def _file(self, target: Target) -> str:
-        """The file's path, once it is known to be a regular file inside the store (not a FIFO, say, whose
-        reading would wait forever)."""
-        full = self._full(target_path(target), resolved=True)
+    def source(self, filepath: Target) -> str:
+        """The file's path (a loader process reads it), once it is known to be a regular file inside the
+        store (not a FIFO, say, whose reading would wait forever)."""
+        full = self._full(target_path(filepath), resolved=True)
         try:
             info = os.stat(full)
         except OSError as error:
             raise StorageError(f"no such file: {full} ({error.strerror})") from None
         if not stat.S_ISREG(info.st_mode):
             raise StorageError(f"{full} is not a regular file")
-        return full
-
-    def source(self, filepath: Target) -> str:
-        """The file's path (see :meth:`_file`): a loader process reads it itself."""
-        full = self._file(filepath)
         with self._stats_lock:
             self._loads += 1
         return full
