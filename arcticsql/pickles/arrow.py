@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas
 import pyarrow as pa
 
 from arcticsql.conform import constant_array
@@ -62,8 +63,6 @@ def _plain_type(kind: pa.DataType) -> pa.DataType:
 
 def _index_names(frame: Any, columns: list[Any]) -> list[str] | None:
     """The column names the index becomes, or None when it is dropped (an unnamed RangeIndex)."""
-    import pandas
-
     index = frame.index
     names = list(index.names)
     if isinstance(index, pandas.RangeIndex) and names == [None]:
@@ -93,8 +92,7 @@ class FrameColumns:
         kind, position = self.sources[column]
         if kind == "column":
             # the column's own array: a Series (iloc, ~50 us) is not needed, only its values and dtype
-            get_array = getattr(self.frame, "_get_column_array", None)  # pandas >= 1.3; iloc otherwise
-            return get_array(position) if get_array is not None else self.frame.iloc[:, position]
+            return self.frame._get_column_array(position)
         index = self.frame.index
         return index if index.nlevels == 1 else index.get_level_values(position)
 
@@ -105,8 +103,6 @@ def frame_columns(obj: Any, name: str) -> FrameColumns:
 
     StorageError naming the file for an object that is no DataFrame or Series, or duplicate names.
     """
-    import pandas
-
     frame = require_frame(obj, name)
     if isinstance(frame, pandas.Series):
         frame = frame.to_frame(name=frame.name if frame.name is not None else "value")
@@ -137,8 +133,6 @@ def columns_to_arrow(frame: FrameColumns, name: str, only: Collection[str] | Non
     None is null and so is a float NaN (unless ``nan_is_null`` is False: see :mod:`arcticsql.missing`),
     strings plain ``string``, dictionaries decoded; StorageError naming the file for a column Arrow cannot
     type."""
-    import pandas
-
     wanted = None if only is None else {column.lower() for column in only}  # as SQL matches names
     arrays = []
     fields = []

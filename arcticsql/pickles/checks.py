@@ -1,8 +1,6 @@
-"""Checks on a loaded object before anything reads or converts it: what the unpickler made in the allowed
-forms can still be inconsistent in ways pandas, numpy and pyarrow read past memory for (object cells nested
-200,000 deep or inside themselves overflow the Arrow conversion's C stack; MultiIndex or categorical codes
-beyond their values; a datetime array over a buffer of another type; Arrow offsets beyond their buffers).
-"""
+"""Checks on a loaded frame before anything reads it: allowed forms can still be inconsistent in ways that
+read past memory (cells nested 200,000 deep or in themselves overflow the Arrow conversion; codes beyond
+their values; a datetime array over another type's buffer; Arrow offsets beyond their buffers)."""
 
 from __future__ import annotations
 
@@ -33,12 +31,23 @@ class _Bad(Exception):
 
 
 def check_frame(obj: Any, name: str) -> Any:
-    """``obj`` if it is a DataFrame or Series every part of which is safe to read and convert: object values
-    plain and at most MAX_DEPTH deep without cycles, codes within their values, arrays of their own dtype,
-    Arrow arrays valid in full. StorageError naming the file and the part otherwise."""
+    """``obj`` if a DataFrame or Series safe to read: object values plain, at most MAX_DEPTH deep, without
+    cycles; codes within their values; arrays of their dtype; Arrow valid. Else StorageError naming it."""
     frame = require_frame(obj, name)
+    budget = [max(1 << 20, 16 * frame.size)]
     try:
-        _check_frame(frame, [max(1 << 20, 16 * frame.size)])
+        if isinstance(frame, pd.Series):
+            columns = [("the series", frame._values)]
+            _walk([frame.name], "the series name", budget)
+        else:
+            _check(frame.columns, "the column labels", budget)
+            columns = [(f"column {label!r}" if isinstance(label, str) else f"column {position}",
+                        frame._get_column_array(position)) for position, label in enumerate(frame.columns)]
+        for where, values in [("the index", frame.index), *columns]:
+            if len(values) != len(frame.index):
+                raise _Bad(f"{where} has {len(values)} values for {len(frame.index)} rows")
+            _check(values, where, budget)
+        _walk(frame.attrs, "attrs", budget)
     except _Bad as bad:
         raise StorageError(f"{name}: refused to load: {bad}") from None
     except MemoryError:
@@ -48,34 +57,6 @@ def check_frame(obj: Any, name: str) -> Any:
     return frame
 
 
-def _check_frame(frame: Any, budget: list[int]) -> None:
-    _check_index(frame.index, "the index", budget)
-    if isinstance(frame, pd.Series):
-        columns = [("the series", frame._values)]
-        _walk([frame.name], "the series name", budget)
-    else:
-        _check_index(frame.columns, "the column labels", budget)
-        columns = [(f"column {label!r}" if isinstance(label, str) else f"column {position}",
-                    frame._get_column_array(position)) for position, label in enumerate(frame.columns)]
-    for where, values in columns:
-        if len(values) != len(frame.index):
-            raise _Bad(f"{where} has {len(values)} values for {len(frame.index)} rows")
-        _check_values(values, where, budget)
-    _walk(frame.attrs, "attrs", budget)
-
-
-def _check_index(index: pd.Index, where: str, budget: list[int]) -> None:
-    _walk(list(index.names), f"{where} names", budget)
-    if isinstance(index, pd.MultiIndex):
-        for level, (values, codes) in enumerate(zip(index.levels, index.codes, strict=True)):
-            if len(codes) != len(index):
-                raise _Bad(f"{where} level {level} has {len(codes)} codes for {len(index)} rows")
-            _check_codes(codes, len(values), f"{where} level {level}")
-            _check_index(values, f"{where} level {level}", budget)
-    elif not isinstance(index, pd.RangeIndex):
-        _check_values(index._values, where, budget)
-
-
 def _check_codes(codes: Any, size: int, where: str) -> None:
     if not isinstance(codes, np.ndarray) or codes.dtype.kind not in "iu":
         raise _Bad(f"{where} has codes that are no integer array")
@@ -83,10 +64,18 @@ def _check_codes(codes: Any, size: int, where: str) -> None:
         raise _Bad(f"{where} has codes outside its {size} values")
 
 
-def _check_values(values: Any, where: str, budget: list[int]) -> None:
-    """One column's (or index level's) values: numpy, pandas extension or Arrow-backed arrays."""
+def _check(values: Any, where: str, budget: list[int]) -> None:
+    """One index's, column's or level's values: numpy, pandas extension or Arrow-backed arrays."""
     if isinstance(values, pd.Index):
-        _check_index(values, where, budget)
+        _walk(list(values.names), f"{where} names", budget)
+        multi = isinstance(values, pd.MultiIndex)
+        for level, (labels, codes) in enumerate(zip(values.levels, values.codes, strict=True) if multi else ()):
+            _check_codes(codes, len(labels), f"{where} level {level}")
+            if len(codes) != len(values):
+                raise _Bad(f"{where} level {level} has {len(codes)} codes for {len(values)} rows")
+            _check(labels, f"{where} level {level}", budget)
+        if not multi and not isinstance(values, pd.RangeIndex):
+            _check(values._values, where, budget)
     elif isinstance(values, np.ndarray):
         if values.dtype.fields is not None or values.dtype.subdtype is not None:
             raise _Bad(f"{where} is a structured numpy array")
@@ -94,38 +83,29 @@ def _check_values(values: Any, where: str, budget: list[int]) -> None:
             _walk(values, where, budget)
     elif isinstance(values, pd.Categorical):
         _check_codes(values.codes, len(values.categories), f"{where} (categorical)")
-        _check_index(values.categories, f"{where} categories", budget)
+        _check(values.categories, f"{where} categories", budget)
     elif isinstance(values, _ARRAYS.DatetimeArray | _ARRAYS.TimedeltaArray | _ARRAYS.PeriodArray):
         kind = "M" if isinstance(values, _ARRAYS.DatetimeArray) else "m"
         expected = np.dtype("i8") if isinstance(values, _ARRAYS.PeriodArray) else np.dtype(f"{kind}8[{values.unit}]")
         if not isinstance(values._ndarray, np.ndarray) or values._ndarray.dtype != expected:
             raise _Bad(f"{where} holds {values.dtype} values in a buffer of another type")
     elif isinstance(values, _ARRAYS.NumpyExtensionArray | _ARRAYS.StringArray):
-        _check_values(values._ndarray, where, budget)
+        _check(values._ndarray, where, budget)
     elif isinstance(values, _ARRAYS.ArrowExtensionArray):
-        chunked = values._pa_array
-        if not isinstance(chunked, pa.ChunkedArray) or not arrow_type_allowed(chunked.type):
+        if not isinstance(values._pa_array, pa.ChunkedArray) or not arrow_type_allowed(values._pa_array.type):
             raise _Bad(f"{where} holds an Arrow array of an unsupported type")
         try:
-            chunked.validate(full=True)
+            values._pa_array.validate(full=True)
         except pa.ArrowException as error:
             raise _Bad(f"{where} holds an invalid Arrow array: {one_line(error)}") from None
     elif isinstance(values, _ARRAYS.IntegerArray | _ARRAYS.FloatingArray | _ARRAYS.BooleanArray):
-        data, mask = values._data, values._mask
-        if not (isinstance(data, np.ndarray) and isinstance(mask, np.ndarray) and mask.dtype == bool
-                and data.shape == mask.shape and data.dtype == values.dtype.numpy_dtype):
+        if values._data.shape != values._mask.shape or values._data.dtype != values.dtype.numpy_dtype:
             raise _Bad(f"{where} has a mask that does not match its values")
-    elif isinstance(values, _ARRAYS.IntervalArray):
-        for side in (values._left, values._right):
-            _check_values(side, where, budget)
-    elif isinstance(values, _ARRAYS.SparseArray):  # its IntIndex/BlockIndex checks itself as it is made
-        _check_values(values.sp_values, where, budget)
 
 
 def _walk(values: Any, where: str, budget: list[int]) -> None:
-    """Plain values and containers only, nested at most MAX_DEPTH deep, without cycles, at most
-    ``budget[0]`` of them in all (shared references counted each time they are met): iterative, since a
-    value nested 200,000 deep overflows any recursion."""
+    """Plain values and containers only, at most MAX_DEPTH deep, no cycles, ``budget[0]`` values in all
+    (shared ones counted each time): iterative, as 200,000 levels overflow any recursion."""
     on_path = {id(values)}
     stack: list[tuple[Iterator[Any], int]] = [(_children(values), id(values))]
     while stack:

@@ -1,11 +1,9 @@
-"""Loading pickle files in child processes, so that what slips through the checks costs a process, never
-the session: a ``ProcessPoolExecutor`` of processes forked by multiprocessing's forkserver (which imports
-this module, hence pandas, once), each with its address space capped (``RLIMIT_AS``: its size at start
-plus ``memory_mb``), no core files, and ``timeout`` seconds per file (an uncaught timer signal ends it).
-A file comes back as Arrow IPC, validated in full: the parent never unpickles a file.
-A crash breaks the pool; it is replaced and the files that were in flight load again, each alone in a
-fresh process, so the culprit gets a one-line error (``<file>: the loader process crashed (signal
-SIGSEGV)``) and the others load.
+"""Loading pickle files in child processes, so that what slips through the checks costs a process, not the
+session: a ``ProcessPoolExecutor`` on multiprocessing's forkserver (which imports this module once), each
+process with its address space capped (``RLIMIT_AS``: its start size plus ``memory_mb``), no core files and
+``timeout`` s a file (an uncaught timer signal). Files come back as Arrow IPC, validated in full: the parent
+never unpickles one. A crash breaks the pool; the files in flight load again, each alone in a new process,
+so the culprit gets a one-line error (``<file>: the loader process crashed (signal SIGSEGV)``).
 """
 
 from __future__ import annotations
@@ -28,11 +26,10 @@ import pyarrow as pa
 from arcticsql.errors import Interrupted, StorageError, one_line
 from arcticsql.pickles.arrow import LoadedFile, load_file
 from arcticsql.pickles.loading import POLL_S, interrupted
-from arcticsql.pickles.unpickling import arrow_type_allowed
 
 
 class _Pool(multiprocessing.context.ForkServerContext):
-    """A pool of loader processes: the executor, and its processes (to kill stuck ones, read how one ended)."""
+    """An executor of loader processes, and the processes (to kill stuck ones, read how one ended)."""
 
     def __init__(self, workers: int, memory_mb: int) -> None:
         super().__init__()
@@ -46,8 +43,8 @@ class _Pool(multiprocessing.context.ForkServerContext):
         return self.processes[-1]
 
     def stop(self) -> None:
-        """Kill the processes, then shut the executor down. Killed first, since a broken executor joins its
-        processes, and one it started as the pool broke would never end: its SIGTERM came too early."""
+        """Kill, then shut down: a broken executor joins its processes, and one started as it broke got its
+        SIGTERM too early."""
         for process in self.processes:
             if process.pid:  # started
                 process.kill()
@@ -69,11 +66,9 @@ class Sandbox:
 
     def load(self, files: Iterable[tuple[str, str | bytes | StorageError]], *loading: Any,
              cancel: threading.Event | None = None) -> Iterator[LoadedFile | StorageError]:
-        """Each (location, bytes or local path) file as a LoadedFile, or the StorageError saying why not (a
-        file that could not be read comes as its error), in order, a few loading ahead. ``loading``: the
-        arguments of :func:`~arcticsql.pickles.arrow.load_file` after the first two. Closing the iterator
-        early lets the files loading finish; a set ``cancel`` raises Interrupted within POLL_S seconds and
-        kills the processes still loading."""
+        """Each (location, bytes, path or StorageError) file as a LoadedFile or a StorageError, in order, a
+        few ahead; ``loading``: :func:`~arcticsql.pickles.arrow.load_file`'s further arguments. A set
+        ``cancel`` raises Interrupted within POLL_S seconds and kills the processes still loading."""
         source = iter(files)
         pending: deque[tuple[str, Any, _Pool | None, concurrent.futures.Future | None]] = deque()
         try:
@@ -110,8 +105,7 @@ class Sandbox:
         pool.stop()
 
     def _result(self, pool: _Pool, future: concurrent.futures.Future, cancel: threading.Event | None) -> Any:
-        """What the loader sent back (an error's text, or the output file, names and attrs); None if the
-        pool broke (a process crashed, or a file ran out of time)."""
+        """The loader's answer (an error's text, or IPC, names, attrs); None if the pool broke."""
         while True:
             try:
                 interrupted(cancel)
@@ -146,8 +140,7 @@ class Sandbox:
         return f"the loader process crashed (signal {code}{'; out of memory?' if code == 'SIGKILL' else ''})"
 
     def _receive(self, name: str, result: Any) -> LoadedFile | StorageError:
-        """The loader's answer: a LoadedFile whose table is validated in full (the loader is not trusted
-        either), or the StorageError it reported."""
+        """The answer as a LoadedFile, validated in full (the loader is not trusted either), or an error."""
         if isinstance(result, str):
             return StorageError(result if result.startswith(name) else f"{name}: {result}")
         if isinstance(result, StorageError):
@@ -156,8 +149,6 @@ class Sandbox:
         try:
             table = pa.ipc.open_stream(pa.py_buffer(ipc)).read_all()
             table.validate(full=True)
-            if not all(arrow_type_allowed(field.type) for field in table.schema):
-                raise pa.ArrowInvalid("a column of an unexpected type")
         except pa.ArrowException as error:
             return StorageError(f"{name}: the loader process sent unreadable data: {one_line(error)}")
         return LoadedFile(table, tuple(names), attrs)
@@ -174,8 +165,7 @@ def _limit(memory_mb: int) -> None:
 
 def _load(name: str, source: str | bytes, only: tuple[str, ...] | None, allow_unsafe: bool, nan_is_null: bool,
           timeout: float) -> str | tuple[bytes, tuple[str, ...], dict]:
-    """In a loader process: one file as Arrow IPC, with its column names and attrs, or the one-line error
-    naming it. The timer's SIGALRM, not caught, ends the process."""
+    """In a loader process: a file as Arrow IPC, names and attrs, or its error; SIGALRM ends the process."""
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         loaded = load_file(source, name, only, allow_unsafe, nan_is_null)

@@ -1,16 +1,12 @@
 """A restricted unpickler: only what pandas, numpy and pyarrow write for DataFrames and Series.
 
-An allow-list of globals alone is not enough (a pickle naming only allowed types can still change a class
-for the whole process, or build arrays over memory nobody filled), so :class:`SafeUnpickler` checks how
-each global is used. It is the standard library's pure-Python unpickler (``pickle._Unpickler``, a private
-name used only here; ``tests/pickles/test_safe_pickle.py`` checks its contract) with these opcodes replaced:
-REDUCE calls only what pickles call (:data:`_CALLS`), some only in the forms numpy and pandas write
-(:data:`_ARGUMENTS`: never ``numpy.ndarray``, whose memory is uninitialised, never a tz file opened by
-path, never ``bytearray(<size>)``); NEWOBJ makes only frames, extension arrays, dtypes and zones; BUILD
-(setting state) applies once, to an object this load made fresh, never to a class or a shared object
-(``pytz.utc``, ``NaT``), with a state that fills a numpy array exactly or that numpy writes for a dtype.
-Arrow arrays are checked before ``_restore_array`` builds them, then validated in full. Refusals are
-:class:`UnsafePickleError`\\ s.
+Allowed globals alone are not enough (they can still change a class for the whole process, or build arrays
+over memory nobody filled), so :class:`SafeUnpickler`, the pure-Python ``pickle._Unpickler`` (a private name
+used only here; tests/pickles/test_safe_pickle.py checks it), replaces REDUCE (only :data:`_CALLS`, in the
+forms of :data:`_ARGUMENTS`: never ``ndarray()``, a tz file by path, ``bytearray(size)``), NEWOBJ (frames,
+extension arrays, dtypes, zones) and BUILD (once, on an object this load made: never a class or a shared
+``pytz.utc``; numpy states that fill their array, dtypes as numpy writes them). Arrow data is checked
+before ``_restore_array`` builds it, then validated in full.
 """
 
 from __future__ import annotations
@@ -39,8 +35,7 @@ from pandas._libs.tslibs import offsets
 
 from arcticsql.errors import StorageError, one_line
 
-#: How deep values (containers, Arrow children) may nest; a frame's own pickle nests about 12 deep.
-MAX_DEPTH = 64
+MAX_DEPTH = 64  # how deep values and Arrow children may nest (a frame's own pickle: about 12)
 
 
 class UnsafePickleError(StorageError):
@@ -199,15 +194,10 @@ class SafeUnpickler(pickle._Unpickler):
             raise _Refused(f"BUILD on {_show(target)} (only once, on an object this file made)")
         if isinstance(target, np.ndarray):
             _check_array_state(state)
-        elif isinstance(target, np.dtype) and not (type(state) is tuple and len(state) in (8, 9)
-                                                   and state[2:5] == (None, None, None)):
-            raise _Refused("a structured or subarray numpy dtype")
+        elif isinstance(target, np.dtype) and not (type(state) is tuple and len(state) in (8, 9) and state[2:5]
+                                                   == (None, None, None) and state[5:8] == target.__reduce__()[2][5:8]):
+            raise _Refused(f"a state numpy does not write for a {target.str} dtype (structured, or forged sizes)")
         pickle._Unpickler.load_build(self)
-        if isinstance(target, np.dtype):
-            canonical = np.dtype(target.str)
-            if (target.flags, target.itemsize, target.alignment) != (canonical.flags, canonical.itemsize,
-                                                                     canonical.alignment):
-                raise _Refused(f"a numpy dtype state numpy does not write ({target.str})")
 
     def _refuse_opcode(self) -> None:
         raise _Refused("an opcode pandas pickles do not use (INST, OBJ or NEWOBJ_EX)")
@@ -220,8 +210,8 @@ for _code, _handler in ((pickle.REDUCE, SafeUnpickler._reduce), (pickle.NEWOBJ, 
 
 
 def _check_array_state(state: Any) -> None:
-    """numpy's array state ``([version,] shape, dtype, fortran, data)`` must fill the array: raw bytes
-    (numpy checks their length) or, for an object array, a list of exactly one value per element."""
+    """A numpy array state ``([version,] shape, dtype, fortran, data)`` fills its array: raw bytes (numpy
+    checks their length) or, for an object array, a list of one value per element."""
     if type(state) is not tuple or len(state) not in (4, 5):
         raise _Refused(f"a numpy array state that is a {_show(state)}")
     shape, dtype, _fortran, data = state[-4:]
@@ -239,8 +229,8 @@ _ARROW_REFUSED = ("union", "run_end_encoded", "string_view", "binary_view", "lis
 
 
 def arrow_type_allowed(kind: pa.DataType, depth: int = 0) -> bool:
-    """Whether an Arrow type has a layout ``validate(full=True)`` checks without crashing: no views (a forged
-    string_view crashes the validation itself), unions, run-end encoding or extension types."""
+    """Whether ``validate(full=True)`` checks a type's layout without crashing: no views (a forged
+    string_view crashes it), unions, run-end encoding or extension types."""
     if depth > MAX_DEPTH or isinstance(kind, pa.BaseExtensionType) or any(
             getattr(pa.types, f"is_{name}")(kind) for name in _ARROW_REFUSED):
         return False
@@ -249,9 +239,8 @@ def arrow_type_allowed(kind: pa.DataType, depth: int = 0) -> bool:
 
 
 def _restore_array(data: Any) -> pa.Array:
-    """``pyarrow.lib._restore_array`` once the ArrayData it trusts is checked: an allowed type, exactly the
-    buffers and children the type has (too few crash it, deep children overflow its recursion); then the
-    array is validated in full (forged offsets would read the heap)."""
+    """``pyarrow.lib._restore_array`` once its ArrayData has the buffers and children its type has (too few
+    crash it, deep children overflow it); then validated in full (forged offsets would read the heap)."""
     pending = [(data, None, 0)]
     while pending:
         node, expected, depth = pending.pop()
@@ -278,8 +267,7 @@ def _restore_array(data: Any) -> pa.Array:
 
 
 def load_pickle(source: str | bytes, name: str, *, allow_unsafe: bool = False) -> Any:
-    """Unpickle one object from bytes, or from a local file's path; ``name`` (the file's location) goes into
-    every error."""
+    """One object unpickled from bytes or a local file's path; errors name the file (``name``)."""
     try:
         if isinstance(source, str):
             with open(source, "rb") as stream:

@@ -27,6 +27,7 @@ from arcticsql.pickles.arrow import NAMING_COLUMNS, NAMING_SCHEMA, naming_row, n
 from arcticsql.pickles.backends.base import BaseStorage, FileEntry
 from arcticsql.pickles.backends.factory import storage_for_location
 from arcticsql.pickles.datasets import FileFilter, LoadedFile, list_dataset, load_files, pickle_catalog
+from arcticsql.pickles.loading import ordered_map
 from arcticsql.pickles.sandbox import Sandbox
 from arcticsql.sources.plan import arrow_filter, columns_of, translatable
 from arcticsql.sources.protocol import Node, ScanSource, export_batches
@@ -173,29 +174,28 @@ class PickleDatasetSource(ScanSource):
                 self.nan_is_null)
 
     def _sample_schema(self) -> pa.Schema:
-        """The union of the schemas of one file per folder and of the files whose schema was learned in
-        earlier scans. A folder's sample is the first of its first few files that loads: a broken file that
-        a query's filters prune must not fail the query (one they keep fails it when it is scanned); if none
-        loads, the first error is raised."""
+        """The union of the schemas of one file per folder (see :meth:`_load_sample`) and of the files whose
+        schema was learned in earlier scans."""
         folders: dict[str, list[FileEntry]] = {}
         for entry in self.entries:
             candidates = folders.setdefault(posixpath.dirname(entry.path), [])
             if len(candidates) < SAMPLE_TRIES:
                 candidates.append(entry)
-        errors: dict[str, StorageError] = {}
-        for attempt in range(SAMPLE_TRIES):  # the first file of every folder at once, then the next...
-            tried = [candidates[attempt] for folder, candidates in folders.items()
-                     if attempt < len(candidates) and not any(c.path in self._sampled for c in candidates)]
-            for entry, result in zip(tried, self._load(tried, None, keep_errors=True), strict=True):
-                if isinstance(result, StorageError):
-                    errors.setdefault(posixpath.dirname(entry.path), result)
-                else:
-                    self._sampled[entry.path] = result  # kept for the first scan, which need not load it again
-        for folder, candidates in folders.items():
-            if not any(candidate.path in self._sampled for candidate in candidates):
-                raise errors[folder]
+        # kept for the first scan, which then need not load them again
+        self._sampled = dict(ordered_map(self._load_sample, folders.values(), self.max_workers, cancel=self.cancel))
         sampled = [(self.storage.location(path), file.table.schema) for path, file in self._sampled.items()]
         return union_schema([*sampled, *self._learned], error=StorageError)
+
+    def _load_sample(self, candidates: Sequence[FileEntry]) -> tuple[str, LoadedFile]:
+        """The first of a folder's first few files that loads: a broken file that a query's filters prune
+        must not fail the query, and one they keep fails it when it is scanned. None loads: the first error."""
+        errors: list[StorageError] = []
+        for entry in candidates:
+            result = next(self._load([entry], None, keep_errors=True))
+            if not isinstance(result, StorageError):
+                return entry.path, result
+            errors.append(result)
+        raise errors[0]
 
     def _load(self, entries: Sequence[FileEntry], only: Collection[str] | None,
               keep_errors: bool = False) -> Iterator[LoadedFile | StorageError]:

@@ -20,7 +20,7 @@ from arcticsql.config import Settings
 from arcticsql.errors import ProgrammingError
 from arcticsql.pickles.arrow import NAMING_COLUMNS
 from arcticsql.pickles.backends.base import BaseStorage
-from arcticsql.pickles.backends.factory import StorageFactory, storage_for_location, storage_from_settings
+from arcticsql.pickles.backends.factory import storage_for_location, storage_from_settings
 from arcticsql.pickles.metadata import stamp_attrs
 from arcticsql.writes.frames import arrow_to_frame
 from arcticsql.writes.metadata import parse_metadata
@@ -55,15 +55,11 @@ def save_pickle(path: str, table: pa.Table, options: dict, settings: Settings) -
 
 def _target(path: str, settings: Settings) -> tuple[BaseStorage, str]:
     """The store and the path within it that a ``pkl://`` target names (see the module docstring)."""
-    if path.startswith("gs://"):
-        return storage_for_location(path, settings)
-    if path.startswith("file://"):
-        full = path[len("file://"):]
-        if not os.path.isabs(full):
-            raise ProgrammingError(f"pkl://{path}: file:// takes an absolute path, as in pkl://file:///abs/x.pkl")
-        return StorageFactory.get_storage("local", base_path=os.path.dirname(full)), os.path.basename(full)
-    relative = posixpath.normpath(path)
-    if path.startswith("/") or relative == ".." or relative.startswith("../"):
+    explicit = path.removeprefix("file://")
+    if path.startswith("gs://") or (explicit != path and os.path.isabs(explicit)):
+        return storage_for_location(explicit, settings)
+    relative = posixpath.normpath(explicit)
+    if explicit != path or path.startswith("/") or relative == ".." or relative.startswith("../"):
         raise ProgrammingError(f"pkl://{path} is outside the pickle store; to write elsewhere name the place: "
                                "pkl://file:///abs/path.pkl or pkl://gs://bucket/path.pkl")
     return storage_from_settings(settings), path

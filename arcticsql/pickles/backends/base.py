@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -132,13 +132,8 @@ class BaseStorage(ABC):
                   allow_unsafe: bool | None = None) -> list[Any]:
         """Load several files with at most ``max_workers`` threads (None: the backend's default); results
         are in the order of ``paths``."""
-        return list(self.iter_load(paths, max_workers, allow_unsafe=allow_unsafe))
-
-    def iter_load(self, paths: Iterable[Target], max_workers: int | None = None, *,
-                  allow_unsafe: bool | None = None) -> Iterator[Any]:
-        """Like :meth:`load_many`, yielding each object in order as soon as it and those before it are loaded."""
-        return ordered_map(lambda target: self.load(target, allow_unsafe=allow_unsafe), paths,
-                           self.workers(max_workers))
+        return list(ordered_map(lambda target: self.load(target, allow_unsafe=allow_unsafe), paths,
+                                self.workers(max_workers)))
 
     def list_files(self, directory: str = "", pattern: str | None = None) -> list[str]:
         """Names of the files directly inside ``directory``, sorted; with ``pattern``, only the names the

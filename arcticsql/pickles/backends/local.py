@@ -94,15 +94,8 @@ class LocalStorage(BaseStorage):
             raise StorageError(f"cannot open {full}: {error.strerror}") from None
 
     def source(self, filepath: Target) -> str:
-        """The file's path (a loader process reads it), once it is known to be a regular file inside the
-        store (not a FIFO, say, whose reading would wait forever)."""
+        """The file's path, inside the store: a loader process reads it itself."""
         full = self._full(target_path(filepath), resolved=True)
-        try:
-            info = os.stat(full)
-        except OSError as error:
-            raise StorageError(f"no such file: {full} ({error.strerror})") from None
-        if not stat.S_ISREG(info.st_mode):
-            raise StorageError(f"{full} is not a regular file")
         with self._stats_lock:
             self._loads += 1
         return full
@@ -138,7 +131,7 @@ class LocalStorage(BaseStorage):
                     info = os.stat(os.path.join(folder, name))
                 except OSError:  # removed while listing, or not ours to read: not a dataset file
                     continue
-                if stat.S_ISREG(info.st_mode):
+                if stat.S_ISREG(info.st_mode):  # not a FIFO, say, whose reading would wait forever
                     found.append(_entry(relative, info))
         found.sort(key=lambda entry: entry.path)
         return found
