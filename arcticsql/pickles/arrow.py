@@ -1,11 +1,9 @@
-"""Loaded pickles as Arrow tables: frame conversion, the per-file naming columns, and the union by name.
+"""Loaded pickles as Arrow tables, and the per-file naming columns.
 
-A DataFrame's index becomes a column when it carries information: a named index keeps its name (each
-named MultiIndex level too), an unnamed RangeIndex is dropped, any other unnamed index becomes ``index``
-(``level_<i>`` for unnamed MultiIndex levels). A Series becomes one column named after it, or ``value``.
-Strings come out as plain ``string``, categoricals as their values, periods as their start timestamps, NaN
-as null (as pandas means it), and a data column whose name is one of the naming columns is renamed
-``<name>_1``.
+An index becomes columns when it carries information: a named index (or MultiIndex level) keeps its name,
+an unnamed RangeIndex is dropped, another unnamed index becomes ``index`` (``level_<i>``). A Series is one
+column, named after it or ``value``. Strings come out plain ``string``, categoricals as their values,
+periods as their start, NaN as null, and a column named as a naming column is renamed ``<name>_1``.
 """
 
 from __future__ import annotations
@@ -44,8 +42,7 @@ def naming_row(path: str) -> dict[str, Any]:
 
 
 def naming_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
-    """The naming rows of :func:`naming_row` as a table, built column by column (``from_pylist`` takes
-    five times as long)."""
+    """:func:`naming_row`\ s as a table, column by column (``from_pylist`` takes five times as long)."""
     columns = [pa.array([row[field.name] for row in rows], field.type) for field in NAMING_SCHEMA]
     return pa.Table.from_arrays(columns, schema=NAMING_SCHEMA)
 
@@ -98,11 +95,8 @@ class FrameColumns:
 
 
 def frame_columns(obj: Any, name: str) -> FrameColumns:
-    """The output columns of a loaded DataFrame or Series: index columns first, then data columns, with
-    naming-column clashes renamed.
-
-    StorageError naming the file for an object that is no DataFrame or Series, or duplicate names.
-    """
+    """The output columns of a loaded DataFrame or Series: index columns, then data columns, naming-column
+    clashes renamed; StorageError naming the file for another object, or duplicate names."""
     frame = require_frame(obj, name)
     if isinstance(frame, pandas.Series):
         frame = frame.to_frame(name=frame.name if frame.name is not None else "value")
@@ -167,7 +161,7 @@ def columns_to_arrow(frame: FrameColumns, name: str, only: Collection[str] | Non
 
 @dataclass(frozen=True)
 class LoadedFile:
-    """One file's data columns as Arrow, the names of every column the file has, and its attrs."""
+    """A file's data columns as Arrow, the names of all its columns, its attrs."""
 
     table: pa.Table
     names: tuple[str, ...]
@@ -176,17 +170,11 @@ class LoadedFile:
 
 def load_file(source: str | bytes, name: str, only: Collection[str] | None = None, allow_unsafe: bool = False,
               nan_is_null: bool = True) -> LoadedFile:
-    """A pickle file's bytes (or a local file's path) unpickled, checked (see :mod:`~arcticsql.pickles.checks`)
-    and converted, as in :func:`columns_to_arrow`; every failure a StorageError naming the file."""
+    """A pickle's bytes (or local path) unpickled, checked and converted (:func:`columns_to_arrow`)."""
     obj = check_frame(load_pickle(source, name, allow_unsafe=allow_unsafe), name)
     frame = frame_columns(obj, name)
     table = columns_to_arrow(frame, name, only=None if only is None else set(only), nan_is_null=nan_is_null)
     return LoadedFile(table, tuple(frame.names), read_attrs(obj))
-
-
-def frame_to_arrow(obj: Any, name: str, *, nan_is_null: bool = True) -> pa.Table:
-    """A loaded DataFrame or Series as an Arrow table (see the module docstring)."""
-    return columns_to_arrow(frame_columns(obj, name), name, nan_is_null=nan_is_null)
 
 
 def with_naming(table: pa.Table, naming: Mapping[str, Any], columns: Iterable[str] = NAMING_COLUMNS) -> pa.Table:

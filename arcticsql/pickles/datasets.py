@@ -1,11 +1,6 @@
-"""Many pickle files as one Arrow table, and a catalog of the files themselves.
-
-``load_files`` loads files in order, in this process or in a :class:`~arcticsql.pickles.sandbox.Sandbox`'s
-loader processes. ``read_pickle_table`` lists the files a glob matches, prunes them by their naming fields
-before loading, loads the rest, and unions the frames by name with the naming columns added (see
-:mod:`arcticsql.pickles.arrow`). ``pickle_catalog`` describes each file: size, update time, generation,
-naming fields, the seed's versioning attrs, and why it does not load (the reason read_pickle would give).
-"""
+"""Many pickle files: ``load_files`` (here or in a :class:`~arcticsql.pickles.sandbox.Sandbox`),
+``read_pickle_table`` (a glob's files, pruned by naming fields, unioned by name with naming columns) and
+``pickle_catalog`` (each file's size, versions, naming fields, attrs, and why it does not load)."""
 
 from __future__ import annotations
 
@@ -37,8 +32,7 @@ Progress = Callable[[int, int], None]
 
 def list_dataset(storage: BaseStorage, glob: str, file_filter: FileFilter | None = None,
                  cancel: threading.Event | None = None) -> list[FileEntry]:
-    """The files ``glob`` matches, sorted by path, keeping those ``file_filter(naming row)`` accepts (the
-    naming row: ``file`` and :func:`~arcticsql.pickles.naming.parse_path`'s fields); ``cancel`` interrupts."""
+    """The files ``glob`` matches, by path, that ``file_filter(naming row)`` accepts; ``cancel`` interrupts."""
     entries = cancellable(lambda: storage.list_recursive(glob), cancel)
     if file_filter is not None:
         entries = [entry for entry in entries if file_filter(naming_row(entry.path))]
@@ -49,10 +43,9 @@ def load_files(storage: BaseStorage, entries: Sequence[FileEntry], only: Collect
                allow_unsafe: bool | None = None, nan_is_null: bool = True, sandbox: Sandbox | None = None,
                cancel: threading.Event | None = None, max_workers: int | None = None, keep_errors: bool = False,
                ) -> Iterator[LoadedFile | StorageError]:
-    """Each entry's data columns (those in ``only``, or all) as a :class:`LoadedFile`, in order, a few files
-    ahead; a file that does not load raises its StorageError, or gives it when ``keep_errors``. Files are
-    read (downloaded) by up to ``max_workers`` threads (None: the store's default), then loaded by
-    ``sandbox``'s loader processes or, without one, here. A set ``cancel`` stops it with Interrupted."""
+    """Each entry's columns (``only``, or all) as a :class:`LoadedFile`, in order, a few ahead; a file that
+    does not load raises its StorageError (gives it if ``keep_errors``). Read by ``max_workers`` threads,
+    loaded in ``sandbox``'s processes or here; a set ``cancel`` raises Interrupted."""
     loading = (None if only is None else tuple(only), storage.allow_unsafe if allow_unsafe is None else allow_unsafe,
                nan_is_null)
 
@@ -62,19 +55,17 @@ def load_files(storage: BaseStorage, entries: Sequence[FileEntry], only: Collect
         except StorageError as error:
             return storage.location(entry.path), error
 
-    def load(entry: FileEntry) -> LoadedFile | StorageError:
-        name, data = read(entry)
-        try:
-            return data if isinstance(data, StorageError) else load_file(data, name, *loading)
-        except StorageError as error:
-            return error
-
-    workers = storage.workers(max_workers)
-    if sandbox is None:
-        results = ordered_map(load, entries, workers, cancel=cancel)
-    else:
-        results = sandbox.load(ordered_map(read, entries, workers, cancel=cancel), *loading, cancel=cancel)
+    files = ordered_map(read, entries, storage.workers(max_workers), cancel=cancel)
+    results = (sandbox.load(files, *loading, cancel=cancel) if sandbox is not None
+               else (_loaded_here(name, data, loading) for name, data in files))
     return results if keep_errors else map(_raised, results)
+
+
+def _loaded_here(name: str, data: str | bytes | StorageError, loading: tuple) -> LoadedFile | StorageError:
+    try:
+        return data if isinstance(data, StorageError) else load_file(data, name, *loading)
+    except StorageError as error:
+        return error
 
 
 def _raised(result: LoadedFile | StorageError) -> LoadedFile:
@@ -98,11 +89,8 @@ def union_tables(named_tables: Sequence[tuple[str, pa.Table]]) -> pa.Table:
 def read_pickle_table(storage: BaseStorage, glob: str, *, max_workers: int | None = None,
                       allow_unsafe: bool | None = None, file_filter: FileFilter | None = None,
                       progress: Progress | None = None) -> pa.Table:
-    """Every DataFrame/Series file ``glob`` matches, as one Arrow table.
-
-    ``file_filter`` prunes files by their naming row before anything is loaded; ``progress(done, total)``
-    is called after each file; ``max_workers`` and ``allow_unsafe`` None mean the store's defaults.
-    """
+    """Every DataFrame/Series file ``glob`` matches as one Arrow table, loaded here; ``file_filter`` prunes
+    by naming row first; ``progress(done, total)`` after each file; None options: the store's defaults."""
     entries = list_dataset(storage, glob, file_filter)
     results = load_files(storage, entries, allow_unsafe=allow_unsafe, max_workers=max_workers)
     named: list[tuple[str, pa.Table]] = []
@@ -128,13 +116,9 @@ CATALOG_SCHEMA = pa.schema([
 def pickle_catalog(storage: BaseStorage, glob: str, *, max_workers: int | None = None,
                    allow_unsafe: bool | None = None, sandbox: Sandbox | None = None,
                    cancel: threading.Event | None = None) -> pa.Table:
-    """One row per file ``glob`` matches: file, size, updated, generation, the naming fields, the attrs
-    (version, created_at, model_params; null when absent), rows and error (why a file does not load, as
-    read_pickle would say it - a refused or corrupt pickle, not a frame - else null): a listing never fails
-    for one bad file, and finds them.
-
-    Reading the attrs loads each file, as :func:`load_files` does (``sandbox``, ``cancel``).
-    """
+    """One row per file ``glob`` matches: file, size, updated, generation, naming fields, attrs (null when
+    absent), rows and error (why it does not load, as read_pickle says it): one bad file never fails the
+    listing. Each file loads as :func:`load_files` loads it (``sandbox``, ``cancel``)."""
     entries = list_dataset(storage, glob, cancel=cancel)
     results = load_files(storage, entries, (), allow_unsafe=allow_unsafe, sandbox=sandbox, cancel=cancel,
                          max_workers=max_workers, keep_errors=True)

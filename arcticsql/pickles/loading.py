@@ -36,8 +36,7 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], max_workers: int = 4, 
     At most ``window`` (default ``2 * max_workers``) results are in flight or waiting, so a slow consumer
     bounds memory. The first failure is raised in order, after which queued work is cancelled; closing
     the iterator early cancels queued work and waits only for the calls already running. Once ``cancel``
-    is set, Interrupted comes within :data:`POLL_S` seconds, without waiting for the calls running (a
-    thread cannot be stopped: a stalled download ends at its own timeout).
+    is set, Interrupted comes within :data:`POLL_S` seconds (a running call is left to end by itself).
     """
     if max_workers <= 1:
         for item in items:

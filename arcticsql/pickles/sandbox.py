@@ -43,8 +43,7 @@ class _Pool(multiprocessing.context.ForkServerContext):
         return self.processes[-1]
 
     def stop(self) -> None:
-        """Kill, then shut down: a broken executor joins its processes, and one started as it broke got its
-        SIGTERM too early."""
+        """Kill first: a broken executor joins its processes, and one started as it broke missed its SIGTERM."""
         for process in self.processes:
             if process.pid:  # started
                 process.kill()

@@ -43,7 +43,7 @@ class UnsafePickleError(StorageError):
 
 
 class _Refused(Exception):
-    """Raised inside the unpickler; becomes an UnsafePickleError naming the file."""
+    """Raised inside the unpickler; an UnsafePickleError naming the file outside."""
 
 
 #: What a pickle may call (REDUCE), by module.
@@ -63,8 +63,7 @@ _CALLS = {
     "pyarrow.lib": "_restore_array py_buffer type_for_alias field list_ large_list struct map_ dictionary timestamp "
                    "duration time32 time64 decimal128 decimal256 binary",
 }
-#: Other globals a pickle may name, as arguments or values; so may the classes pandas defines (and its
-#: date offset classes may be called).
+#: Other globals a pickle may name (as arguments or values), as may pandas' classes (its offsets are called).
 _VALUES = {"builtins": "object", "datetime": "tzinfo", "zoneinfo": "ZoneInfo", "numpy": "ndarray",
            "dateutil.tz.tz": "_ttinfo", "pandas._libs.missing": "NA"}
 _PANDAS = ("pandas.core.", "pandas._libs.")

@@ -1,12 +1,9 @@
 """A lazy SQL table over the pickle files a glob matches, speaking DuckDB's scan protocol.
 
-The files are listed when the source is made; the data schema is declared from one sample file per folder
-(files of one ``data_type/market_type/model_type`` folder share a layout by convention) unless given. A
-scan meeting a file with columns (or wider types) the schema lacks raises :class:`~arcticsql.errors.SchemaGrew`
-and remembers the file's schema (:data:`LEARNED`): planned again, the statement declares them. Rows carry
-the naming columns too (see :mod:`arcticsql.pickles.arrow`). Pushdown: ``accepts`` takes the predicates on
-naming columns alone that duckdb's ``to_arrow`` translates; they prune files before loading, then filter
-the rows too. Files load in order, a few ahead, by :func:`~arcticsql.pickles.datasets.load_files`.
+Files are listed when the source is made; the data schema is declared from one sample per folder (a
+``data_type/market_type/model_type`` folder shares a layout) unless given; a file with columns or wider types
+it lacks raises :class:`~arcticsql.errors.SchemaGrew` and is remembered (:data:`LEARNED`), so the statement
+planned again declares them. Filters on naming columns alone prune files before loading, and filter rows.
 """
 
 from __future__ import annotations
@@ -41,8 +38,8 @@ _NOW_LEARNED = "later statements declare them: run it again"
 
 
 class LearnedSchemas:
-    """The schemas of files that had columns (or wider types) their folder's sample lacked, by the file's
-    location and generation, so a rewritten file is sampled afresh; bounded, least recently used dropped."""
+    """Schemas of files with columns (or wider types) their folder's sample lacked, by location and
+    generation (a rewritten file is sampled afresh); bounded, least recently used dropped."""
 
     LIMIT = 4096
 
@@ -83,9 +80,8 @@ def learn_schemas(storage: BaseStorage, glob: str, *, allow_unsafe: bool | None 
                   max_workers: int | None = None, sandbox: Sandbox | None = None,
                   cancel: threading.Event | None = None) -> int:
     """Load every file ``glob`` matches and remember each schema that differs from its folder's first file
-    (a file that does not load is left to the scan that reads it); how many were not known before. For a
-    statement naming a column that no sample has: planned again, it declares the columns of every file.
-    Datasets of more than :data:`LEARN_LIMIT` files are left alone (a mistyped column would read them all)."""
+    (one that does not load is left to the scan); how many were new. For a column no sample has; datasets of
+    more than :data:`LEARN_LIMIT` files are left alone (a mistyped column would read them all)."""
     entries = list_dataset(storage, glob, cancel=cancel)
     if len(entries) > LEARN_LIMIT:
         return 0
@@ -109,11 +105,9 @@ def learn_schemas(storage: BaseStorage, glob: str, *, allow_unsafe: bool | None 
 
 
 class PickleDatasetSource(ScanSource):
-    """The DataFrame/Series pickles ``glob`` matches in ``storage``, as one table.
-
-    ``schema``: the data columns' Arrow schema, to skip sampling; ``file_filter``: prunes files by their
-    naming row when listing; ``max_workers`` and ``allow_unsafe`` None mean the store's defaults;
-    ``progress(done, total, label, "files")`` is called as each file of a scan is read; ``sandbox`` and
+    """The DataFrame/Series pickles ``glob`` matches in ``storage``, as one table. ``schema``: the data
+    columns', to skip sampling; ``file_filter`` prunes files by naming row; ``max_workers``/``allow_unsafe``
+    None: the store's defaults; ``progress(done, total, label, "files")`` after each file; ``sandbox`` and
     ``cancel`` as in :func:`~arcticsql.pickles.datasets.load_files`. No per-query state: streams may overlap.
     """
 
@@ -142,8 +136,8 @@ class PickleDatasetSource(ScanSource):
 
     @functools.cached_property
     def data_schema(self) -> pa.Schema:
-        """The data columns: the given schema, or else sampled (:meth:`_sample_schema`) when first needed,
-        so that a source made only to find its registered twin by :attr:`key` reads no file."""
+        """The data columns: given, or sampled when first needed (a source made only to find its
+        registered twin by :attr:`key` reads no file)."""
         schema = self._given_schema if self._given_schema is not None else self._sample_schema()
         return pa.schema([field for field in schema if field.name not in NAMING_COLUMNS])
 
@@ -166,9 +160,8 @@ class PickleDatasetSource(ScanSource):
 
     @property
     def key(self) -> tuple:
-        """What the table is made of: the files listed and their versions (generation or mtime), and what
-        decides the declared schema besides them (a given schema, the schemas learned for these files). A
-        rewritten file, or a schema grown by a file met in a scan, changes the key; reading none."""
+        """What the table is made of, reading nothing: the files and their versions, and what else decides
+        the schema (a given one, those learned for these files)."""
         return ("pickle", self.storage.location(self.glob),
                 tuple((entry.path, entry.generation) for entry in self.entries), self._given_schema, self._learned,
                 self.nan_is_null)
@@ -187,8 +180,8 @@ class PickleDatasetSource(ScanSource):
         return union_schema([*sampled, *self._learned], error=StorageError)
 
     def _load_sample(self, candidates: Sequence[FileEntry]) -> tuple[str, LoadedFile]:
-        """The first of a folder's first few files that loads: a broken file that a query's filters prune
-        must not fail the query, and one they keep fails it when it is scanned. None loads: the first error."""
+        """The first of a folder's first few files that loads (a broken file the filters prune must not fail
+        the query; one they keep fails its scan); if none does, the first error."""
         errors: list[StorageError] = []
         for entry in candidates:
             result = next(self._load([entry], None, keep_errors=True))
@@ -204,9 +197,8 @@ class PickleDatasetSource(ScanSource):
                           keep_errors=keep_errors)
 
     def _declared(self, entry: FileEntry, loaded: LoadedFile, data_columns: Sequence[str]) -> pa.Table:
-        """``data_columns`` of one loaded file, conformed to the declared schema. A column the declared schema
-        lacks is an error (it would silently vanish): :class:`SchemaGrew` when the schema was sampled, the
-        file's schema learned so that the statement planned again declares it."""
+        """``data_columns`` of a loaded file, conformed to the declared schema; a column it lacks (it would
+        vanish) is an error: :class:`SchemaGrew` when sampled, the file's schema learned for the next plan."""
         location = self.storage.location(entry.path)
         loaded = self._respelled(loaded)
         undeclared = [name for name in loaded.names if self.data_schema.get_field_index(name) < 0]
@@ -222,8 +214,7 @@ class PickleDatasetSource(ScanSource):
         return conform(loaded.table, declared, location, error=StorageError)
 
     def _respelled(self, loaded: LoadedFile) -> LoadedFile:
-        """``loaded`` with its column names spelled as declared (SQL names match whatever their case, so a
-        file's ``open`` is the declared ``Open``)."""
+        """``loaded`` with its column names spelled as declared (as in SQL, ``open`` is ``Open``)."""
         spelling = {field.name.lower(): field.name for field in self.data_schema}
         names = tuple(spelling.get(name.lower(), name) for name in loaded.names)
         if names == loaded.names:
@@ -232,9 +223,8 @@ class PickleDatasetSource(ScanSource):
         return LoadedFile(table, names, loaded.attrs)
 
     def _check_types(self, entry: FileEntry, location: str, schema: pa.Schema) -> None:
-        """SchemaGrew if a column of ``schema`` has a type the declared one must widen to hold (an int
-        column declared from a file where it was bool, say). Types that do not unify are left to
-        :func:`~arcticsql.conform.conform`, which casts them or says why it cannot."""
+        """SchemaGrew if a column of ``schema`` needs the declared type widened (int declared as bool, say);
+        types that do not unify are left to :func:`~arcticsql.conform.conform`, which casts or says why not."""
         declared = pa.schema([self.data_schema.field(name) for name in schema.names])
         try:
             union = union_schema([("the declared schema", declared), (location, schema)], error=StorageError)
@@ -308,7 +298,7 @@ class PickleDatasetSource(ScanSource):
 
 def read_pickle_source(settings: Settings, location: str, *, stores: dict | None = None, progress=None,
                        **loading) -> PickleDatasetSource:
-    """``read_pickle('<glob>')``: the files as one lazy table; an error when none matches. ``loading``:
+    """``read_pickle('<glob>')``: the files as one lazy table, an error if none matches; ``loading``:
     ``sandbox`` and ``cancel`` (see :func:`~arcticsql.pickles.datasets.load_files`), as below."""
     storage, glob = storage_for_location(location, settings, stores=stores)
     source = PickleDatasetSource(storage, glob, nan_is_null=settings.nan_is_null, progress=progress,
@@ -319,8 +309,7 @@ def read_pickle_source(settings: Settings, location: str, *, stores: dict | None
 
 
 def learn_pickle_schemas(settings: Settings, location: str, *, stores: dict | None = None, **loading) -> int:
-    """Remember the schemas of the files ``location`` matches that differ from their folder's sample (see
-    :func:`learn_schemas`); how many were new."""
+    """:func:`learn_schemas` for a location; how many were new."""
     storage, glob = storage_for_location(location, settings, stores=stores)
     return learn_schemas(storage, glob, **loading)
 

@@ -1,11 +1,9 @@
 """Saving a query result as a pickle file: ``COPY (<query>) TO 'pkl://<path>.pkl' (METADATA '{...}')``.
 
-``<path>`` is inside the configured pickle store (``..``, an absolute path or a symbolic link leading out
-of it is refused); elsewhere takes an explicit location: ``pkl://gs://bucket/path.pkl`` or
-``pkl://file:///abs/path.pkl``. The frame carries seed 003's attrs (``version``, ``created_at``, and
-METADATA as ``model_params``). A result with all of read_pickle's naming columns (``file``, ``data_type``,
-... ``params``) is saved without them, since the new file's path says them again:
-``COPY (SELECT * FROM read_pickle('a.pkl')) TO 'pkl://b.pkl'`` copies the frame.
+``<path>`` is in the configured pickle store (``..``, an absolute path or a symbolic link out of it is
+refused); elsewhere is named: ``pkl://gs://bucket/path.pkl``, ``pkl://file:///abs/path.pkl``. The frame
+carries seed 003's attrs (``version``, ``created_at``, METADATA as ``model_params``), and not read_pickle's
+naming columns (the path says them again): ``COPY (SELECT * FROM read_pickle('a.pkl')) TO 'pkl://b.pkl'``.
 """
 
 from __future__ import annotations

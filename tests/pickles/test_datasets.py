@@ -11,10 +11,14 @@ import pyarrow as pa
 import pytest
 
 from arcticsql.pickles import StorageError, pickle_catalog, read_pickle_table
-from arcticsql.pickles.arrow import constant_array, frame_to_arrow
+from arcticsql.pickles.arrow import columns_to_arrow, constant_array, frame_columns
 from tests.pickles.samples import ohlc_frame, option_chain_frame, seed_store
 
 NAMING = ["file", "data_type", "market_type", "model_type", "timestamp", "params"]
+
+
+def frame_to_arrow(obj, name):
+    return columns_to_arrow(frame_columns(obj, name), name)
 
 
 def test_index_and_option_chain_frames_become_typed_columns(store):

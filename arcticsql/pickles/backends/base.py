@@ -1,9 +1,8 @@
 """The storage interface of seed 003 (``save``, ``load``, ``exists``, ``list_files``) and its error type.
 
 A backend supplies the primitives (``save``, ``exists``, ``stat``, ``list_recursive``, ``_list_directory``,
-``_open``, ``location``); loading, parallel loading and regex listing are shared here, so both backends
-unpickle through the same restricted unpickler and checks (:mod:`arcticsql.pickles.checks`) and fail with the
-same :class:`StorageError`.
+``_open``, ``location``); loading and regex listing are shared, so both load through the same restricted
+unpickler and checks and fail with the same :class:`StorageError`.
 """
 
 from __future__ import annotations
@@ -27,11 +26,8 @@ from arcticsql.pickles.unpickling import load_pickle
 
 @dataclass(frozen=True)
 class FileEntry:
-    """One stored file: its path relative to the store's root and what identifies this version of it.
-
-    ``generation`` is the GCS object generation, or the file's ``st_mtime_ns`` on local disk: a changed
-    file has a new one. ``updated`` is timezone-aware (UTC).
-    """
+    """One stored file: its path relative to the store's root, and this version's ``generation`` (GCS's, or
+    ``st_mtime_ns`` on disk: a changed file has a new one); ``updated`` is timezone-aware (UTC)."""
 
     path: str
     size: int
@@ -53,11 +49,8 @@ def is_temp_name(name: str) -> bool:
 
 
 class BaseStorage(ABC):
-    """A store of pickle files addressed by '/'-separated paths relative to its root.
-
-    ``allow_unsafe`` is the default for loads: False admits only what DataFrames and Series of common dtypes
-    need (see :mod:`arcticsql.pickles.unpickling`); True unpickles anything, for files you trust.
-    """
+    """A store of pickle files addressed by '/'-separated paths relative to its root. ``allow_unsafe``,
+    the loads' default: True unpickles anything (files you trust), False only what frames need."""
 
     #: Threads a multi-file load uses when the caller does not say: a backend whose loads wait on the
     #: network gains from several; unpickling holds the GIL, so for local files more threads only contend.
@@ -113,12 +106,8 @@ class BaseStorage(ABC):
             return stream.read()
 
     def load(self, filepath: Target, *, allow_unsafe: bool | None = None) -> Any:
-        """Unpickle the file at ``filepath`` (a path or a :class:`FileEntry` from a listing), in this process.
-
-        ``allow_unsafe`` None means the store's default (True unpickles anything, unchecked). Refused pickles
-        raise ``UnsafePickleError``; any other failure (a frame that fails its checks included) raises
-        StorageError naming the file.
-        """
+        """Unpickle the file at ``filepath`` (a path or a :class:`FileEntry`) in this process, a frame checked
+        unless ``allow_unsafe`` (None: the store's default); StorageError (UnsafePickleError) naming it."""
         unsafe = self.allow_unsafe if allow_unsafe is None else allow_unsafe
         name = self.location(target_path(filepath))
         obj = load_pickle(self.source(filepath), name, allow_unsafe=unsafe)

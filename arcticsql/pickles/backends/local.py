@@ -19,11 +19,8 @@ DEFAULT_BASE_PATH = "./data"
 
 
 class LocalStorage(BaseStorage):
-    """Files under ``base_path`` (default ``$LOCAL_STORAGE_PATH``, then ``./data``), made absolute once.
-
-    Unlike the seed, the folder is created by the first save rather than by the constructor, so reading a
-    location never creates folders.
-    """
+    """Files under ``base_path`` (default ``$LOCAL_STORAGE_PATH``, then ``./data``), made absolute once;
+    unlike the seed's, created by the first save, not the constructor (reading creates no folder)."""
 
     def __init__(self, base_path: str | os.PathLike | None = None, *, allow_unsafe: bool = False) -> None:
         super().__init__(allow_unsafe=allow_unsafe)
@@ -34,8 +31,7 @@ class LocalStorage(BaseStorage):
         return f"LocalStorage({self.base_path!r})"
 
     def _full(self, filepath: str, resolved: bool = False) -> str:
-        """The absolute path of a relative one; StorageError if it would leave the base folder (``resolved``:
-        also through a symbolic link, as reads and writes check)."""
+        """The absolute path; StorageError if it leaves the folder (``resolved``: through a link too)."""
         relative = posixpath.normpath(str(filepath).replace(os.sep, "/")) if filepath else "."
         if relative.startswith(("/", "../")) or relative == "..":
             raise StorageError(f"{filepath!r} is outside the storage folder {self.base_path}")
@@ -52,8 +48,7 @@ class LocalStorage(BaseStorage):
             return os.path.join(self.base_path, filepath)
 
     def save(self, data: Any, filepath: str) -> str:
-        """Pickle into a temp file beside the target, then ``os.replace`` it: a failed or interrupted save
-        leaves the previous file (or none) and no temp file."""
+        """Pickle beside the target, then ``os.replace`` it: a failed save leaves the old file, no temp file."""
         full = self._full(filepath, resolved=True)
         folder, name = os.path.split(full)
         temp = os.path.join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
