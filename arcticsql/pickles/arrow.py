@@ -80,10 +80,6 @@ class FrameColumns:
     def names(self) -> list[str]:
         return list(self.sources)
 
-    @property
-    def rows(self) -> int:
-        return len(self.frame)
-
     def values(self, column: str) -> Any:
         """The pandas values of one output column (a view: nothing is copied)."""
         kind, position = self.sources[column]
@@ -155,7 +151,7 @@ def columns_to_arrow(frame: FrameColumns, name: str, only: Collection[str] | Non
         arrays.append(array)
         fields.append(pa.field(column, plain))
     if not arrays:  # no column wanted: keep the row count (count(*) needs it)
-        return pa.table({"": pa.nulls(frame.rows)}).select([])
+        return pa.table({"": pa.nulls(len(frame.frame))}).select([])
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 

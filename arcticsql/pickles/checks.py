@@ -57,33 +57,26 @@ def check_frame(obj: Any, name: str) -> Any:
     return frame
 
 
-def _check_codes(codes: Any, size: int, where: str) -> None:
-    if not isinstance(codes, np.ndarray) or codes.dtype.kind not in "iu":
-        raise _Bad(f"{where} has codes that are no integer array")
-    if codes.size and (codes.min() < -1 or codes.max() >= size):
-        raise _Bad(f"{where} has codes outside its {size} values")
-
-
 def _check(values: Any, where: str, budget: list[int]) -> None:
     """One index's, column's or level's values: numpy, pandas extension or Arrow-backed arrays."""
     if isinstance(values, pd.Index):
         _walk(list(values.names), f"{where} names", budget)
-        multi = isinstance(values, pd.MultiIndex)
-        for level, (labels, codes) in enumerate(zip(values.levels, values.codes, strict=True) if multi else ()):
-            _check_codes(codes, len(labels), f"{where} level {level}")
-            if len(codes) != len(values):
-                raise _Bad(f"{where} level {level} has {len(codes)} codes for {len(values)} rows")
-            _check(labels, f"{where} level {level}", budget)
-        if not multi and not isinstance(values, pd.RangeIndex):
-            _check(values._values, where, budget)
+    coded = zip(values.levels, values.codes, strict=True) if isinstance(values, pd.MultiIndex) else (
+        [(values.categories, values.codes)] if isinstance(values, pd.Categorical) else [])
+    for level, (labels, codes) in enumerate(coded):  # codes index their labels: pandas reads them unchecked
+        if not isinstance(codes, np.ndarray) or codes.dtype.kind not in "iu" or len(codes) != len(values) \
+                or (codes.size and (codes.min() < -1 or codes.max() >= len(labels))):
+            raise _Bad(f"{where} level {level} has codes outside its {len(labels)} values")
+        _check(labels, f"{where} level {level}", budget)
+    if isinstance(values, pd.MultiIndex | pd.RangeIndex | pd.Categorical):
+        return
+    if isinstance(values, pd.Index):
+        _check(values._values, where, budget)
     elif isinstance(values, np.ndarray):
         if values.dtype.fields is not None or values.dtype.subdtype is not None:
             raise _Bad(f"{where} is a structured numpy array")
         if values.dtype.hasobject and pd.api.types.infer_dtype(values, skipna=True) not in _FLAT:
             _walk(values, where, budget)
-    elif isinstance(values, pd.Categorical):
-        _check_codes(values.codes, len(values.categories), f"{where} (categorical)")
-        _check(values.categories, f"{where} categories", budget)
     elif isinstance(values, _ARRAYS.DatetimeArray | _ARRAYS.TimedeltaArray | _ARRAYS.PeriodArray):
         kind = "M" if isinstance(values, _ARRAYS.DatetimeArray) else "m"
         expected = np.dtype("i8") if isinstance(values, _ARRAYS.PeriodArray) else np.dtype(f"{kind}8[{values.unit}]")

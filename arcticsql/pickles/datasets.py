@@ -22,7 +22,7 @@ from arcticsql.pickles.arrow import (
     with_naming,
 )
 from arcticsql.pickles.backends.base import BaseStorage, FileEntry
-from arcticsql.pickles.loading import cancellable, ordered_map
+from arcticsql.pickles.loading import ordered_map
 from arcticsql.pickles.metadata import ATTR_FIELDS
 from arcticsql.pickles.sandbox import Sandbox
 
@@ -33,7 +33,7 @@ Progress = Callable[[int, int], None]
 def list_dataset(storage: BaseStorage, glob: str, file_filter: FileFilter | None = None,
                  cancel: threading.Event | None = None) -> list[FileEntry]:
     """The files ``glob`` matches, by path, that ``file_filter(naming row)`` accepts; ``cancel`` interrupts."""
-    entries = cancellable(lambda: storage.list_recursive(glob), cancel)
+    entries = next(ordered_map(storage.list_recursive, [glob], 2, cancel=cancel))  # a thread: interruptible
     if file_filter is not None:
         entries = [entry for entry in entries if file_filter(naming_row(entry.path))]
     return entries

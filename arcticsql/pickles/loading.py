@@ -24,11 +24,6 @@ def interrupted(cancel: threading.Event | None) -> None:
         raise Interrupted("interrupted")
 
 
-def cancellable(fn: Callable[[], R], cancel: threading.Event | None) -> R:
-    """``fn()``, given up with Interrupted once ``cancel`` is set (run in a thread then: a stalled request)."""
-    return fn() if cancel is None else next(ordered_map(lambda _: fn(), [None], 2, cancel=cancel))
-
-
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], max_workers: int = 4, window: int | None = None,
                 cancel: threading.Event | None = None) -> Iterator[R]:
     """Yield ``fn(item)`` for each item, in order, computed by up to ``max_workers`` threads.

@@ -88,14 +88,14 @@ class Sandbox:
     def _submit(self, name: str, data: Any, loading: tuple) -> tuple[str, Any, _Pool | None, Any]:
         if isinstance(data, StorageError):
             return name, data, None, None
-        for _attempt in range(2):
-            with self._lock:
-                pool = self._pool = self._pool or _Pool(self.workers, self.memory_mb)
-            try:
-                return name, data, pool, pool.executor.submit(_load, name, data, *loading, self.timeout)
-            except (BrokenProcessPool, RuntimeError):  # broken, or shut down by another read
-                self._replace(pool)
-        raise StorageError(f"{name}: the loader processes do not start")
+        with self._lock:
+            pool = self._pool = self._pool or _Pool(self.workers, self.memory_mb)
+        try:
+            return name, data, pool, pool.executor.submit(_load, name, data, *loading, self.timeout)
+        except (BrokenProcessPool, RuntimeError):  # broken, or shut down by another read: loaded alone
+            broken = concurrent.futures.Future()
+            broken.set_exception(BrokenProcessPool())
+            return name, data, pool, broken
 
     def _replace(self, pool: _Pool) -> None:
         with self._lock:

@@ -99,14 +99,6 @@ def _is(value: Any, literal: Any) -> bool:
     return type(value) is type(literal) and value == literal
 
 
-def _no_state(args: tuple) -> bool:
-    return len(args) == 3 and args[2] is None  # the state comes by BUILD, which checks it
-
-
-def _one_list(args: tuple) -> bool:
-    return args == () or (len(args) == 1 and type(args[0]) in (list, tuple))
-
-
 _CALLABLE = frozenset({_resolve(module, name) for module, names in _CALLS.items() for name in names.split()}
                       | {cls for cls in vars(offsets).values() if isinstance(cls, type)
                          and issubclass(cls, offsets.BaseOffset) and cls.__module__ == offsets.__name__}
@@ -117,11 +109,14 @@ _ARGUMENTS = {
     np.dtype: lambda a: len(a) == 3 and type(a[0]) is str and a[1] is False and a[2] is True,  # a copy
     bytearray: lambda a: a == () or (len(a) == 1 and type(a[0]) is bytes),
     bytes: lambda a: a == (),
-    set: _one_list, frozenset: _one_list, collections.OrderedDict: lambda a: a == (),
+    set: lambda a: a == () or (len(a) == 1 and type(a[0]) in (list, tuple)),
+    frozenset: lambda a: a == () or (len(a) == 1 and type(a[0]) in (list, tuple)),
+    collections.OrderedDict: lambda a: a == (),
     _resolve("_codecs", "encode"): lambda a: len(a) == 2 and type(a[0]) is str and _is(a[1], "latin1"),
     tz.tzfile: lambda a: len(a) == 2 and a[0] is None and type(a[1]) is str,  # never a path to open
     getattr: lambda a: len(a) == 2 and a[0] is zoneinfo.ZoneInfo and _is(a[1], "_unpickle"),
-    __pyx_unpickle_NDArrayBacked: _no_state, __pyx_unpickle_IntervalMixin: _no_state,
+    __pyx_unpickle_NDArrayBacked: lambda a: len(a) == 3 and a[2] is None,  # the state comes by BUILD
+    __pyx_unpickle_IntervalMixin: lambda a: len(a) == 3 and a[2] is None,
     copyreg._reconstructor: lambda a: len(a) == 3 and _newable(a[0]) and (
         (a[1] is object and a[2] is None) or (a[1] is datetime.tzinfo and type(a[2]) is datetime.tzinfo)),
 }
@@ -191,8 +186,16 @@ class SafeUnpickler(pickle._Unpickler):
         state, target = self.stack[-1], self.stack[-2]
         if self._fresh.pop(id(target), None) is not target:
             raise _Refused(f"BUILD on {_show(target)} (only once, on an object this file made)")
-        if isinstance(target, np.ndarray):
-            _check_array_state(state)
+        if isinstance(target, np.ndarray):  # ([version,] shape, dtype, fortran, data): data fills the array
+            if type(state) is not tuple or len(state) not in (4, 5) or type(state[-4]) is not tuple \
+                    or not all(type(n) is int and n >= 0 for n in state[-4]) or not isinstance(state[-3], np.dtype):
+                raise _Refused("a malformed numpy array state")
+            count, objects, data = math.prod(state[-4]), state[-3].hasobject, state[-1]
+            if objects and (type(data) is not list or len(data) != count):
+                size = len(data) if type(data) is list else "no"
+                raise _Refused(f"an object array of {count} elements with {size} values (uninitialised memory)")
+            if not objects and not isinstance(data, (bytes, bytearray)):  # numpy checks their length
+                raise _Refused("a numpy array state without its bytes")
         elif isinstance(target, np.dtype) and not (type(state) is tuple and len(state) in (8, 9) and state[2:5]
                                                    == (None, None, None) and state[5:8] == target.__reduce__()[2][5:8]):
             raise _Refused(f"a state numpy does not write for a {target.str} dtype (structured, or forged sizes)")
@@ -206,22 +209,6 @@ for _code, _handler in ((pickle.REDUCE, SafeUnpickler._reduce), (pickle.NEWOBJ, 
                         (pickle.BUILD, SafeUnpickler._build), (pickle.INST, SafeUnpickler._refuse_opcode),
                         (pickle.OBJ, SafeUnpickler._refuse_opcode), (pickle.NEWOBJ_EX, SafeUnpickler._refuse_opcode)):
     SafeUnpickler.dispatch[_code[0]] = _handler
-
-
-def _check_array_state(state: Any) -> None:
-    """A numpy array state ``([version,] shape, dtype, fortran, data)`` fills its array: raw bytes (numpy
-    checks their length) or, for an object array, a list of one value per element."""
-    if type(state) is not tuple or len(state) not in (4, 5):
-        raise _Refused(f"a numpy array state that is a {_show(state)}")
-    shape, dtype, _fortran, data = state[-4:]
-    if type(shape) is not tuple or not all(type(n) is int and n >= 0 for n in shape) \
-            or not isinstance(dtype, np.dtype):
-        raise _Refused("a malformed numpy array state")
-    if dtype.hasobject and (type(data) is not list or len(data) != math.prod(shape)):
-        size = len(data) if type(data) is list else "no"
-        raise _Refused(f"an object array of {math.prod(shape)} elements with {size} values (uninitialised memory)")
-    if not dtype.hasobject and not isinstance(data, (bytes, bytearray)):
-        raise _Refused("a numpy array state without its bytes")
 
 
 _ARROW_REFUSED = ("union", "run_end_encoded", "string_view", "binary_view", "list_view", "large_list_view")
