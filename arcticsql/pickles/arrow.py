@@ -42,7 +42,7 @@ def naming_row(path: str) -> dict[str, Any]:
 
 
 def naming_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
-    """:func:`naming_row`\ s as a table, column by column (``from_pylist`` takes five times as long)."""
+    """Rows of :func:`naming_row` as a table, column by column (``from_pylist`` takes five times as long)."""
     columns = [pa.array([row[field.name] for row in rows], field.type) for field in NAMING_SCHEMA]
     return pa.Table.from_arrays(columns, schema=NAMING_SCHEMA)
 
