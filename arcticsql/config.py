@@ -33,8 +33,11 @@ DEFAULTS: dict[str, Any] = {
     "storage": {
         "type": "local",
         "allow_unsafe_pickle": False,
+        "sandbox": True,
+        "load_timeout_s": 60,
+        "sandbox_memory_mb": 2048,
         "local": {"base_path": "./data/pickles"},
-        "gcs": {"bucket_name": None, "cache_dir": "./data/gcs_cache"},
+        "gcs": {"bucket_name": None, "cache_dir": "./data/gcs_cache", "timeout_s": 60},
     },
 }
 
@@ -82,6 +85,26 @@ class Settings:
     @property
     def allow_unsafe_pickle(self) -> bool:
         return bool(self.storage.get("allow_unsafe_pickle", False))
+
+    @property
+    def pickle_sandbox(self) -> bool:
+        """SQL reads of pickles load in loader processes (see arcticsql.pickles.sandbox)."""
+        return bool(self.storage.get("sandbox", True))
+
+    @property
+    def pickle_load_timeout_s(self) -> float:
+        """Seconds a loader process may take over one file."""
+        return float(self.storage.get("load_timeout_s", 60))
+
+    @property
+    def pickle_memory_mb(self) -> int:
+        """Address space a loader process may add to its own at start, in MB (0: no limit)."""
+        return int(self.storage.get("sandbox_memory_mb", 2048))
+
+    @property
+    def gcs_timeout_s(self) -> float:
+        """Seconds one GCS request (its retries included) may take."""
+        return float((self.storage.get("gcs") or {}).get("timeout_s", 60))
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -188,6 +211,13 @@ def load_settings(config: str | os.PathLike | dict | None = None, uri: str | Non
     except (TypeError, ValueError) as error:
         raise ConfigError(f"arcticdb settings must be numbers: {error}") from None
     nan_is_null = parse_boolean(processing.get("nan_is_null", True), "processing.nan_is_null")
+    storage["sandbox"] = parse_boolean(storage.get("sandbox", True), "storage.sandbox")
+    try:
+        storage["load_timeout_s"] = max(0.01, float(storage.get("load_timeout_s", 60)))
+        storage["sandbox_memory_mb"] = max(0, int(storage.get("sandbox_memory_mb", 2048)))
+        storage["gcs"]["timeout_s"] = max(0.01, float(storage["gcs"].get("timeout_s", 60)))
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"storage timeouts and sandbox_memory_mb must be numbers: {error}") from None
     return Settings(
         arctic_uri=normalise_uri(str(arctic_uri)),
         core_libraries=tuple(merged.get("core_libraries") or ()),

@@ -157,8 +157,9 @@ class Cursor:
                 pass
 
     def interrupt(self) -> None:
-        """Cancel the statement running on this cursor (from another thread)."""
-        self._duck.interrupt()
+        """Cancel the statement running on this cursor (from another thread): DuckDB's work and any pickle
+        files it is loading; the statement fails with OperationalError and the cursor stays usable."""
+        self.connection.session.interrupt(self._duck)
 
     def query_progress(self) -> float:
         """Percent done of the running statement, -1 when unknown."""

@@ -41,6 +41,11 @@ class PlanOutdated(OperationalError):
     (by the session, or by the cursor when no row had been fetched yet)."""
 
 
+class Interrupted(OperationalError):
+    """The statement was interrupted (``Cursor.interrupt``, Ctrl-C) while it waited on work DuckDB does not
+    see, such as pickle files loading."""
+
+
 class SchemaGrew(PlanOutdated):
     """A scan met columns (or wider types) its table's declared schema lacks (a pickle file its folder's
     sample does not describe); they are known now, and the statement planned again declares them."""
@@ -191,6 +196,12 @@ def _arcticdb_error(error: BaseException) -> Error:
     if "Storage" in name or "Permission" in name:
         return OperationalError(text)
     return DatabaseError(f"ArcticDB: {text}")
+
+
+def one_line(error: BaseException | str, limit: int = 300) -> str:
+    """An error's text on one line of at most ``limit`` characters (it may quote a file's bytes)."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _first_line(error: BaseException) -> str:

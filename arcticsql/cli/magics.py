@@ -1,4 +1,4 @@
-"""IPython magics: ``%load_ext arcticsql``, then SQL in notebook cells returning pandas DataFrames.
+r"""IPython magics: ``%load_ext arcticsql``, then SQL in notebook cells returning pandas DataFrames.
 
     %sql_connect lmdb://./data/arctic_storage       # optional: default is the config (or $ARCTICSQL_URI)
     %sql SELECT count(*) FROM prices_1min.AAPL

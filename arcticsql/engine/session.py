@@ -10,6 +10,8 @@ statement.
 from __future__ import annotations
 
 import difflib
+import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,6 +33,7 @@ from arcticsql.errors import (
     SymbolChanged,
     translate,
 )
+from arcticsql.pickles.sandbox import Sandbox
 from arcticsql.sources.cache import ScanCache
 from arcticsql.sources.cached_scan import pin_held
 from arcticsql.sources.catalog_tables import CatalogSource
@@ -90,6 +93,12 @@ class Session:
         #: The session as-of (``SET arcticsql.as_of``): a snapshot name or a UTC point in time that every
         #: ArcticDB table without its own ``AT (...)`` is read at; None: the latest versions.
         self.as_of = None
+        #: The loader processes SQL reads of pickles load in (storage.sandbox), started on first use.
+        self.sandbox = Sandbox(max(1, min(settings.max_workers, os.cpu_count() or 1)),
+                               timeout=settings.pickle_load_timeout_s,
+                               memory_mb=settings.pickle_memory_mb) if settings.pickle_sandbox else None
+        #: Per DuckDB connection: the event that interrupts its running statement's pickle loading.
+        self._cancels: dict[int, threading.Event] = {}
         self.closed = False
 
     def new_duck_connection(self) -> duckdb.DuckDBPyConnection:
@@ -100,6 +109,17 @@ class Session:
     def forget(self, duck) -> None:
         """Drop what was registered for a DuckDB connection that is being closed."""
         self._registries.pop(id(duck), None)
+        self._cancels.pop(id(duck), None)
+
+    def cancel_event(self, duck) -> threading.Event:
+        """The event that interrupts the pickle loading of the statement running on ``duck``: cleared as a
+        statement starts, set by :meth:`interrupt`; the sources a statement registers on ``duck`` wait on it."""
+        return self._cancels.setdefault(id(duck), threading.Event())
+
+    def interrupt(self, duck) -> None:
+        """Interrupt the statement running on ``duck``: DuckDB's work and the pickle files it is loading."""
+        self.cancel_event(duck).set()
+        duck.interrupt()
 
     def _registry(self, duck) -> Registry:
         registry = self._registries.get(id(duck))
@@ -188,12 +208,12 @@ class Session:
                                   limit=limit_hint(limit, schema.arrow, schema.in_index_order),
                                   preloaded=preloaded, cache=self.scan_cache)
 
-    def function_source(self, call: FunctionReference):
+    def function_source(self, call: FunctionReference, duck):
         """``read_pickle(glob)``: the pickle files as a lazy table; ``pickle_files(glob)``: their listing."""
+        loading = {"stores": self._stores, "sandbox": self.sandbox, "cancel": self.cancel_event(duck)}
         if call.function == "read_pickle":
-            return read_pickle_source(self.settings, call.argument, stores=self._stores,
-                                      progress=self.report_progress)
-        return pickle_files_table(self.settings, call.argument, stores=self._stores)
+            return read_pickle_source(self.settings, call.argument, progress=self.report_progress, **loading)
+        return pickle_files_table(self.settings, call.argument, **loading)
 
     def report_progress(self, done: int, total: int, label: str, unit: str = "symbols") -> None:
         """Hand progress to the statement's :attr:`progress`: sources keep this method, not the callback of
@@ -237,7 +257,7 @@ class Session:
         for reference, source in zip(references, sources):
             pairs.append((reference, self._name(registry, source, creates_view)))
         for call in parsed.functions:
-            pairs.append((call, self._name(registry, self.function_source(call), creates_view)))
+            pairs.append((call, self._name(registry, self.function_source(call, duck), creates_view)))
         rewritten = rewrite(parsed, pairs)
         self.labels.update((span.name, span.label) for span in rewritten.spans if span.name)
         return rewritten, [(item, name, registry.sources.get(name)) for item, name in pairs]
@@ -291,7 +311,7 @@ class Session:
         return found[:3]
 
     # -- planning again -----------------------------------------------------------------------------------
-    def plan_again(self, error: Exception, text: str, tried: set[str]) -> bool:
+    def plan_again(self, error: Exception, text: str, tried: set[str], duck=None) -> bool:
         """Whether ``error`` says the statement ``text`` was planned with what has since proven out of
         date, having brought it up to date (the versions and the pickle schemas once each, noted in
         ``tried``)."""
@@ -320,14 +340,15 @@ class Session:
         if unbound and "pickle schemas" not in tried:
             # a column no pickle sample has: learned from every file read_pickle matches, it may bind
             tried.add("pickle schemas")
-            return self._learn_pickle_schemas(text)
+            return self._learn_pickle_schemas(text, None if duck is None else self.cancel_event(duck))
         return False
 
-    def _learn_pickle_schemas(self, text: str) -> bool:
+    def _learn_pickle_schemas(self, text: str, cancel: threading.Event | None) -> bool:
         """Learn the schemas of the files the statement's read_pickle calls match; whether any was new."""
         calls = [call for call in parse_statement(text).functions if call.function == "read_pickle"]
         try:
-            return sum(learn_pickle_schemas(self.settings, call.argument, stores=self._stores) for call in calls) > 0
+            return sum(learn_pickle_schemas(self.settings, call.argument, stores=self._stores, sandbox=self.sandbox,
+                                            cancel=cancel) for call in calls) > 0
         except Exception:  # noqa: BLE001 - the statement's own error is the one to report
             return False
 
@@ -355,6 +376,8 @@ class Session:
         if not self.closed:
             self.closed = True
             self.executor.shutdown(wait=False, cancel_futures=True)
+            if self.sandbox is not None:
+                self.sandbox.close()
             self.duck.close()
 
 

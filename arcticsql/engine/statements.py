@@ -66,6 +66,7 @@ def execute(session: Session, duck, script: str, params: Any = None) -> Outcome:
         raise ProgrammingError("empty statement")
     bound = bind_parameters(statements, params)
     abort_pending(duck)
+    session.cancel_event(duck).clear()  # an interrupt stops the statement it was meant for, not this one
     outcome = Outcome()
     for position, (statement, statement_params) in enumerate(zip(statements, bound)):
         outcome = execute_statement(session, duck, statement, statement_params)
@@ -101,7 +102,7 @@ def _replanning(session: Session, duck, text: str, run):
         try:
             return run()
         except Error as error:
-            if replans >= MAX_REPLANS or not session.plan_again(error, text, tried):
+            if replans >= MAX_REPLANS or not session.plan_again(error, text, tried, duck):
                 raise
         # A failed DuckDB statement changed nothing, and store commands write only after their query
         # succeeded: plan the statement again and run it.

@@ -1,11 +1,9 @@
-"""Loaded pickles as Arrow tables: frame conversion, the per-file naming columns, and the union by name.
+"""Loaded pickles as Arrow tables, and the per-file naming columns.
 
-A DataFrame's index becomes a column when it carries information: a named index keeps its name (each
-named MultiIndex level too), an unnamed RangeIndex is dropped, any other unnamed index becomes ``index``
-(``level_<i>`` for unnamed MultiIndex levels). A Series becomes one column named after it, or ``value``.
-Strings come out as plain ``string``, categoricals as their values, periods as their start timestamps, NaN
-as null (as pandas means it), and a data column whose name is one of the naming columns is renamed
-``<name>_1``.
+An index becomes columns when it carries information: a named index (or MultiIndex level) keeps its name,
+an unnamed RangeIndex is dropped, another unnamed index becomes ``index`` (``level_<i>``). A Series is one
+column, named after it or ``value``. Strings come out plain ``string``, categoricals as their values,
+periods as their start, NaN as null, and a column named as a naming column is renamed ``<name>_1``.
 """
 
 from __future__ import annotations
@@ -15,13 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas
 import pyarrow as pa
 
 from arcticsql.conform import constant_array
-from arcticsql.errors import StorageError
+from arcticsql.errors import StorageError, one_line
 from arcticsql.missing import nan_to_null
+from arcticsql.pickles.checks import check_frame
+from arcticsql.pickles.metadata import read_attrs
 from arcticsql.pickles.naming import parse_path
-from arcticsql.pickles.unpickling import require_frame
+from arcticsql.pickles.unpickling import load_pickle, require_frame
 
 #: The columns every dataset row carries about the file it came from, in this order.
 NAMING_SCHEMA = pa.schema([
@@ -41,8 +42,7 @@ def naming_row(path: str) -> dict[str, Any]:
 
 
 def naming_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
-    """The naming rows of :func:`naming_row` as a table, built column by column (``from_pylist`` takes
-    five times as long)."""
+    """Rows of :func:`naming_row` as a table, column by column (``from_pylist`` takes five times as long)."""
     columns = [pa.array([row[field.name] for row in rows], field.type) for field in NAMING_SCHEMA]
     return pa.Table.from_arrays(columns, schema=NAMING_SCHEMA)
 
@@ -60,8 +60,6 @@ def _plain_type(kind: pa.DataType) -> pa.DataType:
 
 def _index_names(frame: Any, columns: list[Any]) -> list[str] | None:
     """The column names the index becomes, or None when it is dropped (an unnamed RangeIndex)."""
-    import pandas
-
     index = frame.index
     names = list(index.names)
     if isinstance(index, pandas.RangeIndex) and names == [None]:
@@ -82,29 +80,19 @@ class FrameColumns:
     def names(self) -> list[str]:
         return list(self.sources)
 
-    @property
-    def rows(self) -> int:
-        return len(self.frame)
-
     def values(self, column: str) -> Any:
         """The pandas values of one output column (a view: nothing is copied)."""
         kind, position = self.sources[column]
         if kind == "column":
             # the column's own array: a Series (iloc, ~50 us) is not needed, only its values and dtype
-            get_array = getattr(self.frame, "_get_column_array", None)  # pandas >= 1.3; iloc otherwise
-            return get_array(position) if get_array is not None else self.frame.iloc[:, position]
+            return self.frame._get_column_array(position)
         index = self.frame.index
         return index if index.nlevels == 1 else index.get_level_values(position)
 
 
 def frame_columns(obj: Any, name: str) -> FrameColumns:
-    """The output columns of a loaded DataFrame or Series: index columns first, then data columns, with
-    naming-column clashes renamed.
-
-    StorageError naming the file for an object that is no DataFrame or Series, or duplicate names.
-    """
-    import pandas
-
+    """The output columns of a loaded DataFrame or Series: index columns, then data columns, naming-column
+    clashes renamed; StorageError naming the file for another object, or duplicate names."""
     frame = require_frame(obj, name)
     if isinstance(frame, pandas.Series):
         frame = frame.to_frame(name=frame.name if frame.name is not None else "value")
@@ -135,8 +123,6 @@ def columns_to_arrow(frame: FrameColumns, name: str, only: Collection[str] | Non
     None is null and so is a float NaN (unless ``nan_is_null`` is False: see :mod:`arcticsql.missing`),
     strings plain ``string``, dictionaries decoded; StorageError naming the file for a column Arrow cannot
     type."""
-    import pandas
-
     wanted = None if only is None else {column.lower() for column in only}  # as SQL matches names
     arrays = []
     fields = []
@@ -156,19 +142,35 @@ def columns_to_arrow(frame: FrameColumns, name: str, only: Collection[str] | Non
                 array = nan_to_null(pa.array(values)) if nan_is_null else pa.array(values)
             else:
                 array = pa.array(values, from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError, TypeError) as error:
-            raise StorageError(f"{name}: cannot convert column {column!r} to Arrow: {error}") from error
-        plain = _plain_type(array.type)
-        arrays.append(array if plain == array.type else array.cast(plain))
+            plain = _plain_type(array.type)
+            array = array if plain == array.type else array.cast(plain)
+        except MemoryError:
+            raise
+        except Exception as error:  # pyarrow's ArrowInvalid, ArrowIndexError..., or pandas' own
+            raise StorageError(f"{name}: cannot convert column {column!r} to Arrow: {one_line(error)}") from error
+        arrays.append(array)
         fields.append(pa.field(column, plain))
     if not arrays:  # no column wanted: keep the row count (count(*) needs it)
-        return pa.table({"": pa.nulls(frame.rows)}).select([])
+        return pa.table({"": pa.nulls(len(frame.frame))}).select([])
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def frame_to_arrow(obj: Any, name: str, *, nan_is_null: bool = True) -> pa.Table:
-    """A loaded DataFrame or Series as an Arrow table (see the module docstring)."""
-    return columns_to_arrow(frame_columns(obj, name), name, nan_is_null=nan_is_null)
+@dataclass(frozen=True)
+class LoadedFile:
+    """A file's data columns as Arrow, the names of all its columns, its attrs."""
+
+    table: pa.Table
+    names: tuple[str, ...]
+    attrs: dict[str, str | None]
+
+
+def load_file(source: str | bytes, name: str, only: Collection[str] | None = None, allow_unsafe: bool = False,
+              nan_is_null: bool = True) -> LoadedFile:
+    """A pickle's bytes (or local path) unpickled, checked and converted (:func:`columns_to_arrow`)."""
+    obj = check_frame(load_pickle(source, name, allow_unsafe=allow_unsafe), name)
+    frame = frame_columns(obj, name)
+    table = columns_to_arrow(frame, name, only=None if only is None else set(only), nan_is_null=nan_is_null)
+    return LoadedFile(table, tuple(frame.names), read_attrs(obj))
 
 
 def with_naming(table: pa.Table, naming: Mapping[str, Any], columns: Iterable[str] = NAMING_COLUMNS) -> pa.Table:

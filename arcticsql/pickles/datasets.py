@@ -1,15 +1,11 @@
-"""Many pickle files as one Arrow table, and a catalog of the files themselves.
-
-``read_pickle_table`` lists the files a glob matches, prunes them by their naming fields before loading,
-loads the rest in parallel, and unions the frames by name with the naming columns added (see
-:mod:`arcticsql.pickles.arrow`). ``pickle_catalog`` describes each file: size, update time, generation,
-naming fields and the seed's versioning attrs.
-"""
+"""Many pickle files: ``load_files`` (here or in a :class:`~arcticsql.pickles.sandbox.Sandbox`),
+``read_pickle_table`` (a glob's files, pruned by naming fields, unioned by name with naming columns) and
+``pickle_catalog`` (each file's size, versions, naming fields, attrs, and why it does not load)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import timezone
 from typing import Any
 
@@ -20,53 +16,62 @@ from arcticsql.errors import StorageError
 from arcticsql.pickles.arrow import (
     NAMING_COLUMNS,
     NAMING_SCHEMA,
-    columns_to_arrow,
-    frame_columns,
+    LoadedFile,
+    load_file,
     naming_row,
     with_naming,
 )
 from arcticsql.pickles.backends.base import BaseStorage, FileEntry
 from arcticsql.pickles.loading import ordered_map
-from arcticsql.pickles.metadata import ATTR_FIELDS, read_attrs
+from arcticsql.pickles.metadata import ATTR_FIELDS
+from arcticsql.pickles.sandbox import Sandbox
 
 FileFilter = Callable[[dict[str, Any]], bool]
 Progress = Callable[[int, int], None]
 
 
-def list_dataset(storage: BaseStorage, glob: str, file_filter: FileFilter | None = None) -> list[FileEntry]:
-    """The files ``glob`` matches, sorted by path, keeping those ``file_filter(naming row)`` accepts.
-
-    The naming row holds ``file`` and the naming fields of :func:`~arcticsql.pickles.naming.parse_path`.
-    """
-    entries = storage.list_recursive(glob)
+def list_dataset(storage: BaseStorage, glob: str, file_filter: FileFilter | None = None,
+                 cancel: threading.Event | None = None) -> list[FileEntry]:
+    """The files ``glob`` matches, by path, that ``file_filter(naming row)`` accepts; ``cancel`` interrupts."""
+    entries = next(ordered_map(storage.list_recursive, [glob], 2, cancel=cancel))  # a thread: interruptible
     if file_filter is not None:
         entries = [entry for entry in entries if file_filter(naming_row(entry.path))]
     return entries
 
 
-@dataclass(frozen=True)
-class LoadedFile:
-    """One file's data columns as Arrow, and the names of every column the file has."""
+def load_files(storage: BaseStorage, entries: Sequence[FileEntry], only: Collection[str] | None = None, *,
+               allow_unsafe: bool | None = None, nan_is_null: bool = True, sandbox: Sandbox | None = None,
+               cancel: threading.Event | None = None, max_workers: int | None = None, keep_errors: bool = False,
+               ) -> Iterator[LoadedFile | StorageError]:
+    """Each entry's columns (``only``, or all) as a :class:`LoadedFile`, in order, a few ahead; a file that
+    does not load raises its StorageError (gives it if ``keep_errors``). Read by ``max_workers`` threads,
+    loaded in ``sandbox``'s processes or here; a set ``cancel`` raises Interrupted."""
+    loading = (None if only is None else tuple(only), storage.allow_unsafe if allow_unsafe is None else allow_unsafe,
+               nan_is_null)
 
-    table: pa.Table
-    names: tuple[str, ...]
+    def read(entry: FileEntry) -> tuple[str, str | bytes | StorageError]:
+        try:
+            return storage.location(entry.path), storage.source(entry)
+        except StorageError as error:
+            return storage.location(entry.path), error
+
+    files = ordered_map(read, entries, storage.workers(max_workers), cancel=cancel)
+    results = (sandbox.load(files, *loading, cancel=cancel) if sandbox is not None
+               else (_loaded_here(name, data, loading) for name, data in files))
+    return results if keep_errors else map(_raised, results)
 
 
-def load_columns(storage: BaseStorage, entry: FileEntry, only: Collection[str] | None = None,
-                 allow_unsafe: bool | None = None, *, nan_is_null: bool = True) -> LoadedFile:
-    """One file's data columns (those in ``only``, or all) as a normalised Arrow table (see
-    :mod:`~arcticsql.pickles.arrow`)."""
-    location = storage.location(entry.path)
-    frame = frame_columns(storage.load(entry, allow_unsafe=allow_unsafe), location)
-    table = columns_to_arrow(frame, location, only=None if only is None else set(only), nan_is_null=nan_is_null)
-    return LoadedFile(table, tuple(frame.names))
+def _loaded_here(name: str, data: str | bytes | StorageError, loading: tuple) -> LoadedFile | StorageError:
+    try:
+        return data if isinstance(data, StorageError) else load_file(data, name, *loading)
+    except StorageError as error:
+        return error
 
 
-def load_arrow(storage: BaseStorage, entry: FileEntry, allow_unsafe: bool | None = None,
-               naming_columns: Sequence[str] = NAMING_COLUMNS) -> pa.Table:
-    """One file as an Arrow table with the requested naming columns appended."""
-    table = load_columns(storage, entry, allow_unsafe=allow_unsafe).table
-    return with_naming(table, naming_row(entry.path), naming_columns)
+def _raised(result: LoadedFile | StorageError) -> LoadedFile:
+    if isinstance(result, StorageError):
+        raise result
+    return result
 
 
 def union_tables(named_tables: Sequence[tuple[str, pa.Table]]) -> pa.Table:
@@ -84,17 +89,13 @@ def union_tables(named_tables: Sequence[tuple[str, pa.Table]]) -> pa.Table:
 def read_pickle_table(storage: BaseStorage, glob: str, *, max_workers: int | None = None,
                       allow_unsafe: bool | None = None, file_filter: FileFilter | None = None,
                       progress: Progress | None = None) -> pa.Table:
-    """Every DataFrame/Series file ``glob`` matches, as one Arrow table.
-
-    ``file_filter`` prunes files by their naming row before anything is loaded; ``progress(done, total)``
-    is called after each file; ``max_workers`` and ``allow_unsafe`` None mean the store's defaults.
-    """
+    """Every DataFrame/Series file ``glob`` matches as one Arrow table, loaded here; ``file_filter`` prunes
+    by naming row first; ``progress(done, total)`` after each file; None options: the store's defaults."""
     entries = list_dataset(storage, glob, file_filter)
-    loaded = ordered_map(lambda entry: load_arrow(storage, entry, allow_unsafe), entries,
-                         storage.workers(max_workers))
+    results = load_files(storage, entries, allow_unsafe=allow_unsafe, max_workers=max_workers)
     named: list[tuple[str, pa.Table]] = []
-    for done, (entry, table) in enumerate(zip(entries, loaded, strict=True), start=1):
-        named.append((storage.location(entry.path), table))
+    for done, (entry, result) in enumerate(zip(entries, results, strict=True), start=1):
+        named.append((storage.location(entry.path), with_naming(result.table, naming_row(entry.path))))
         if progress is not None:
             progress(done, len(entries))
     return union_tables(named)
@@ -113,28 +114,18 @@ CATALOG_SCHEMA = pa.schema([
 
 
 def pickle_catalog(storage: BaseStorage, glob: str, *, max_workers: int | None = None,
-                   allow_unsafe: bool | None = None) -> pa.Table:
-    """One row per file ``glob`` matches: file, size, updated, generation, the naming fields, the attrs
-    (version, created_at, model_params; null when absent), rows (null for a non-frame object) and error
-    (why a file could not be loaded - a refused or corrupt pickle - else null): a listing never fails for
-    one bad file, and finds them.
-
-    Reading the attrs loads each file (in parallel).
-    """
-    entries = storage.list_recursive(glob)
-
-    def describe(entry: FileEntry) -> dict[str, Any]:
-        import pandas
-
-        try:
-            obj = storage.load(entry, allow_unsafe=allow_unsafe)
-        except StorageError as error:
-            return {"error": " ".join(str(error).split())}
-        rows = len(obj) if isinstance(obj, pandas.DataFrame | pandas.Series) else None
-        return {**read_attrs(obj), "rows": rows}
-
+                   allow_unsafe: bool | None = None, sandbox: Sandbox | None = None,
+                   cancel: threading.Event | None = None) -> pa.Table:
+    """One row per file ``glob`` matches: file, size, updated, generation, naming fields, attrs (null when
+    absent), rows and error (why it does not load, as read_pickle says it): one bad file never fails the
+    listing. Each file loads as :func:`load_files` loads it (``sandbox``, ``cancel``)."""
+    entries = list_dataset(storage, glob, cancel=cancel)
+    results = load_files(storage, entries, (), allow_unsafe=allow_unsafe, sandbox=sandbox, cancel=cancel,
+                         max_workers=max_workers, keep_errors=True)
     records = []
-    for entry, described in zip(entries, ordered_map(describe, entries, storage.workers(max_workers)), strict=True):
+    for entry, result in zip(entries, results, strict=True):
+        described: dict[str, Any] = {"error": " ".join(str(result).split())} if isinstance(
+            result, StorageError) else {**result.attrs, "rows": result.table.num_rows}
         records.append({
             **naming_row(entry.path),
             "size": entry.size,

@@ -12,11 +12,6 @@ from functools import lru_cache
 _WILDCARDS = frozenset("*?[")
 
 
-def has_wildcards(pattern: str) -> bool:
-    """Whether the pattern holds any wildcard character."""
-    return any(char in _WILDCARDS for char in pattern)
-
-
 def literal_prefix(pattern: str) -> str:
     """The pattern's text before its first wildcard (for a GCS ``prefix=``); the whole text if it has none."""
     for index, char in enumerate(pattern):

@@ -16,11 +16,8 @@ DEFAULT_VERSION = "1.0"
 
 
 def stamp_attrs(data: Any, model_params: dict | str | None = None, version: str = DEFAULT_VERSION) -> Any:
-    """Set ``attrs['version']``, ``attrs['created_at']`` (isoformat) and ``attrs['model_params']`` (JSON) on
-    a DataFrame or Series, in place as the seed does, keeping any of them the caller already set.
-
-    Objects without ``attrs`` are returned unchanged.
-    """
+    """Set ``attrs['version']``, ``['created_at']`` (isoformat) and ``['model_params']`` (JSON) on a frame, in
+    place as the seed does, keeping any already set; objects without ``attrs`` are returned unchanged."""
     attrs = getattr(data, "attrs", None)
     if not isinstance(attrs, dict):
         return data

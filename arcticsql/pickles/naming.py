@@ -1,9 +1,7 @@
 """The file naming convention of seed 003: ``{data_type}/{market_type}/{model_type}/{timestamp}_{params}.pkl``.
 
 For example ``index/nifty/gbm/20230901_123045_bullish_high_vol.pkl``. ``parse_path`` reads the three
-directories just above the file, so a version prefix (``v1/index/nifty/...``) is tolerated; a path whose
-file name does not start with ``YYYYMMDD_HHMMSS``, or with fewer than three directories, yields None for
-what it lacks.
+directories above the file (a prefix such as ``v1/`` is tolerated); what a path lacks is None.
 """
 
 from __future__ import annotations
@@ -20,8 +18,7 @@ _STEM = re.compile(r"(?P<stamp>\d{8}_\d{6})(?:_(?P<params>.*))?")
 
 
 def _stamp_to_datetime(stamp: str) -> datetime:
-    """``YYYYMMDD_HHMMSS`` (already matched as digits) as a datetime; as ``strptime`` with
-    :data:`TIMESTAMP_FORMAT` would give, at a twentieth of its cost (a dataset read parses every name)."""
+    """``YYYYMMDD_HHMMSS`` (matched digits) as a datetime, at a twentieth of ``strptime``'s cost."""
     return datetime(int(stamp[0:4]), int(stamp[4:6]), int(stamp[6:8]),
                     int(stamp[9:11]), int(stamp[11:13]), int(stamp[13:15]))
 
@@ -35,11 +32,9 @@ def _clean_segment(value: str, what: str) -> str:
 
 def make_path(data_type: str, market_type: str, model_type: str, params: str | list[str] | tuple[str, ...] = "",
               timestamp: datetime | str | None = None) -> str:
-    """The relative path for a dataset, e.g. ``index/nifty/gbm/20230901_123045_bullish_high_vol.pkl``.
-
-    ``params`` may be a string or a sequence of strings (joined by ``_``); ``timestamp`` a datetime, an
-    already formatted ``YYYYMMDD_HHMMSS`` string, or None for now.
-    """
+    """The relative path for a dataset, e.g. ``index/nifty/gbm/20230901_123045_bullish_high_vol.pkl``;
+    ``params``: a string or strings (joined by ``_``); ``timestamp``: a datetime, ``YYYYMMDD_HHMMSS``, or None
+    for now."""
     if timestamp is None:
         timestamp = datetime.now()
     if isinstance(timestamp, datetime):
@@ -58,10 +53,8 @@ def make_path(data_type: str, market_type: str, model_type: str, params: str | l
 
 
 def parse_path(path: str) -> dict[str, object]:
-    """The naming fields of ``path``: data_type, market_type, model_type, timestamp (datetime), params.
-
-    Fields the path does not carry are None; params is '' for a conventional name without params.
-    """
+    """The naming fields of ``path``: data_type, market_type, model_type, timestamp (datetime), params (''
+    for a conventional name without params); None for what the path does not carry."""
     fields: dict[str, object] = dict.fromkeys(NAMING_FIELDS)
     segments = [segment for segment in path.split("/") if segment]
     if not segments:

@@ -1,17 +1,9 @@
 """A lazy SQL table over the pickle files a glob matches, speaking DuckDB's scan protocol.
 
-The files are listed when the source is made, and the data schema is declared from one sample file per
-folder (files of one ``data_type/market_type/model_type`` folder share a layout by convention), unless a
-``schema`` is given. A scan that meets a file with columns (or wider types) the declared schema lacks
-raises :class:`~arcticsql.errors.SchemaGrew` and remembers the file's schema (:data:`LEARNED`): the session
-plans the statement again, and the new source declares them. Every row also carries the naming columns
-(``file``, ``data_type``, ``market_type``, ``model_type``, ``timestamp``, ``params``; see
-:mod:`arcticsql.pickles.arrow`).
-
-Pushdown: ``accepts`` takes exactly the predicates that read only naming columns and that duckdb's
-``to_arrow`` translates. ``stream`` evaluates them on the per-file naming table first, so a pruned file is
-never loaded, then applies them to the loaded rows as well, and narrows to the requested columns. Files are
-loaded in order, a few ahead of the consumer (:func:`~arcticsql.pickles.loading.ordered_map`).
+Files are listed when the source is made; the data schema is declared from one sample per folder (a
+``data_type/market_type/model_type`` folder shares a layout) unless given; a file with columns or wider types
+it lacks raises :class:`~arcticsql.errors.SchemaGrew` and is remembered (:data:`LEARNED`), so the statement
+planned again declares them. Filters on naming columns alone prune files before loading, and filter rows.
 """
 
 from __future__ import annotations
@@ -20,7 +12,7 @@ import functools
 import posixpath
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -31,8 +23,9 @@ from arcticsql.errors import ProgrammingError, SchemaGrew, StorageError
 from arcticsql.pickles.arrow import NAMING_COLUMNS, NAMING_SCHEMA, naming_row, naming_table, with_naming
 from arcticsql.pickles.backends.base import BaseStorage, FileEntry
 from arcticsql.pickles.backends.factory import storage_for_location
-from arcticsql.pickles.datasets import FileFilter, LoadedFile, list_dataset, load_columns, pickle_catalog
+from arcticsql.pickles.datasets import FileFilter, LoadedFile, list_dataset, load_files, pickle_catalog
 from arcticsql.pickles.loading import ordered_map
+from arcticsql.pickles.sandbox import Sandbox
 from arcticsql.sources.plan import arrow_filter, columns_of, translatable
 from arcticsql.sources.protocol import Node, ScanSource, export_batches
 
@@ -45,8 +38,8 @@ _NOW_LEARNED = "later statements declare them: run it again"
 
 
 class LearnedSchemas:
-    """The schemas of files that had columns (or wider types) their folder's sample lacked, by the file's
-    location and generation, so a rewritten file is sampled afresh; bounded, least recently used dropped."""
+    """Schemas of files with columns (or wider types) their folder's sample lacked, by location and
+    generation (a rewritten file is sampled afresh); bounded, least recently used dropped."""
 
     LIMIT = 4096
 
@@ -84,27 +77,23 @@ LEARN_LIMIT = 1000
 
 
 def learn_schemas(storage: BaseStorage, glob: str, *, allow_unsafe: bool | None = None,
-                  max_workers: int | None = None) -> int:
+                  max_workers: int | None = None, sandbox: Sandbox | None = None,
+                  cancel: threading.Event | None = None) -> int:
     """Load every file ``glob`` matches and remember each schema that differs from its folder's first file
-    (a file that does not load is left to the scan that reads it); how many were not known before. For a
-    statement naming a column that no sample has: planned again, it declares the columns of every file.
-    Datasets of more than :data:`LEARN_LIMIT` files are left alone (a mistyped column would read them all)."""
-    entries = list_dataset(storage, glob)
+    (one that does not load is left to the scan); how many were new. For a column no sample has; datasets of
+    more than :data:`LEARN_LIMIT` files are left alone (a mistyped column would read them all)."""
+    entries = list_dataset(storage, glob, cancel=cancel)
     if len(entries) > LEARN_LIMIT:
         return 0
-
-    def schema_of(entry: FileEntry) -> pa.Schema | None:
-        try:
-            return load_columns(storage, entry, None, allow_unsafe).table.schema
-        except StorageError:
-            return None
-
     known = {location for location, _schema in LEARNED.of(storage, entries)}
     first: dict[str, pa.Schema] = {}
     learned = 0
-    for entry, schema in zip(entries, ordered_map(schema_of, entries, storage.workers(max_workers)), strict=True):
-        if schema is None:
+    results = load_files(storage, entries, allow_unsafe=allow_unsafe, max_workers=max_workers, sandbox=sandbox,
+                         cancel=cancel, keep_errors=True)
+    for entry, result in zip(entries, results, strict=True):
+        if isinstance(result, StorageError):
             continue
+        schema = result.table.schema
         folder = posixpath.dirname(entry.path)
         if first.setdefault(folder, schema).equals(schema):
             continue
@@ -116,12 +105,10 @@ def learn_schemas(storage: BaseStorage, glob: str, *, allow_unsafe: bool | None 
 
 
 class PickleDatasetSource(ScanSource):
-    """The DataFrame/Series pickles ``glob`` matches in ``storage``, as one table.
-
-    ``schema``: the data columns' Arrow schema, to skip sampling; ``file_filter``: prunes files by their
-    naming row when listing; ``max_workers`` (threads loading files) and
-    ``allow_unsafe`` None mean the store's defaults; ``progress(done, total, label, "files")`` is called as
-    each file of a scan is read. The object holds no per-query state, so two streams may run at once.
+    """The DataFrame/Series pickles ``glob`` matches in ``storage``, as one table. ``schema``: the data
+    columns', to skip sampling; ``file_filter`` prunes files by naming row; ``max_workers``/``allow_unsafe``
+    None: the store's defaults; ``progress(done, total, label, "files")`` after each file; ``sandbox`` and
+    ``cancel`` as in :func:`~arcticsql.pickles.datasets.load_files`. No per-query state: streams may overlap.
     """
 
     schema_is_stable = True
@@ -129,16 +116,19 @@ class PickleDatasetSource(ScanSource):
     def __init__(self, storage: BaseStorage, glob: str, *, max_workers: int | None = None,
                  allow_unsafe: bool | None = None, schema: pa.Schema | None = None,
                  file_filter: FileFilter | None = None, nan_is_null: bool = True,
-                 progress: Callable[[int, int, str, str], None] | None = None, label: str = "") -> None:
+                 progress: Callable[[int, int, str, str], None] | None = None, label: str = "",
+                 sandbox: Sandbox | None = None, cancel: threading.Event | None = None) -> None:
         super().__init__()
         self.storage = storage
+        self.sandbox = sandbox
+        self.cancel = cancel
         self.glob = glob
         self.max_workers = storage.workers(max_workers)
         self.allow_unsafe = allow_unsafe
         self.nan_is_null = nan_is_null
         self.progress = progress
         self.label = label or glob
-        self.entries: tuple[FileEntry, ...] = tuple(list_dataset(storage, glob, file_filter))
+        self.entries: tuple[FileEntry, ...] = tuple(list_dataset(storage, glob, file_filter, cancel))
         self._naming_rows = [naming_row(entry.path) for entry in self.entries]
         self._sampled: dict[str, LoadedFile] = {}
         self._given_schema = schema
@@ -146,8 +136,8 @@ class PickleDatasetSource(ScanSource):
 
     @functools.cached_property
     def data_schema(self) -> pa.Schema:
-        """The data columns: the given schema, or else sampled (:meth:`_sample_schema`) when first needed,
-        so that a source made only to find its registered twin by :attr:`key` reads no file."""
+        """The data columns: given, or sampled when first needed (a source made only to find its
+        registered twin by :attr:`key` reads no file)."""
         schema = self._given_schema if self._given_schema is not None else self._sample_schema()
         return pa.schema([field for field in schema if field.name not in NAMING_COLUMNS])
 
@@ -170,9 +160,8 @@ class PickleDatasetSource(ScanSource):
 
     @property
     def key(self) -> tuple:
-        """What the table is made of: the files listed and their versions (generation or mtime), and what
-        decides the declared schema besides them (a given schema, the schemas learned for these files). A
-        rewritten file, or a schema grown by a file met in a scan, changes the key; reading none."""
+        """What the table is made of, reading nothing: the files and their versions, and what else decides
+        the schema (a given one, those learned for these files)."""
         return ("pickle", self.storage.location(self.glob),
                 tuple((entry.path, entry.generation) for entry in self.entries), self._given_schema, self._learned,
                 self.nan_is_null)
@@ -186,26 +175,30 @@ class PickleDatasetSource(ScanSource):
             if len(candidates) < SAMPLE_TRIES:
                 candidates.append(entry)
         # kept for the first scan, which then need not load them again
-        self._sampled = dict(ordered_map(self._load_sample, folders.values(), self.max_workers))
+        self._sampled = dict(ordered_map(self._load_sample, folders.values(), self.max_workers, cancel=self.cancel))
         sampled = [(self.storage.location(path), file.table.schema) for path, file in self._sampled.items()]
         return union_schema([*sampled, *self._learned], error=StorageError)
 
     def _load_sample(self, candidates: Sequence[FileEntry]) -> tuple[str, LoadedFile]:
-        """The first of a folder's first few files that loads: a broken file that a query's filters prune
-        must not fail the query, and one they keep fails it when it is scanned. None loads: the first error."""
+        """The first of a folder's first few files that loads (a broken file the filters prune must not fail
+        the query; one they keep fails its scan); if none does, the first error."""
         errors: list[StorageError] = []
         for entry in candidates:
-            try:
-                return entry.path, load_columns(self.storage, entry, None, self.allow_unsafe,
-                                                nan_is_null=self.nan_is_null)
-            except StorageError as error:
-                errors.append(error)
+            result = next(self._load([entry], None, keep_errors=True))
+            if not isinstance(result, StorageError):
+                return entry.path, result
+            errors.append(result)
         raise errors[0]
 
+    def _load(self, entries: Sequence[FileEntry], only: Collection[str] | None,
+              keep_errors: bool = False) -> Iterator[LoadedFile | StorageError]:
+        return load_files(self.storage, entries, only, allow_unsafe=self.allow_unsafe, nan_is_null=self.nan_is_null,
+                          sandbox=self.sandbox, cancel=self.cancel, max_workers=self.max_workers,
+                          keep_errors=keep_errors)
+
     def _declared(self, entry: FileEntry, loaded: LoadedFile, data_columns: Sequence[str]) -> pa.Table:
-        """``data_columns`` of one loaded file, conformed to the declared schema. A column the declared schema
-        lacks is an error (it would silently vanish): :class:`SchemaGrew` when the schema was sampled, the
-        file's schema learned so that the statement planned again declares it."""
+        """``data_columns`` of a loaded file, conformed to the declared schema; a column it lacks (it would
+        vanish) is an error: :class:`SchemaGrew` when sampled, the file's schema learned for the next plan."""
         location = self.storage.location(entry.path)
         loaded = self._respelled(loaded)
         undeclared = [name for name in loaded.names if self.data_schema.get_field_index(name) < 0]
@@ -221,19 +214,17 @@ class PickleDatasetSource(ScanSource):
         return conform(loaded.table, declared, location, error=StorageError)
 
     def _respelled(self, loaded: LoadedFile) -> LoadedFile:
-        """``loaded`` with its column names spelled as declared (SQL names match whatever their case, so a
-        file's ``open`` is the declared ``Open``)."""
+        """``loaded`` with its column names spelled as declared (as in SQL, ``open`` is ``Open``)."""
         spelling = {field.name.lower(): field.name for field in self.data_schema}
         names = tuple(spelling.get(name.lower(), name) for name in loaded.names)
         if names == loaded.names:
             return loaded
         table = loaded.table.rename_columns([spelling.get(name.lower(), name) for name in loaded.table.column_names])
-        return LoadedFile(table, names)
+        return LoadedFile(table, names, loaded.attrs)
 
     def _check_types(self, entry: FileEntry, location: str, schema: pa.Schema) -> None:
-        """SchemaGrew if a column of ``schema`` has a type the declared one must widen to hold (an int
-        column declared from a file where it was bool, say). Types that do not unify are left to
-        :func:`~arcticsql.conform.conform`, which casts them or says why it cannot."""
+        """SchemaGrew if a column of ``schema`` needs the declared type widened (int declared as bool, say);
+        types that do not unify are left to :func:`~arcticsql.conform.conform`, which casts or says why not."""
         declared = pa.schema([self.data_schema.field(name) for name in schema.names])
         try:
             union = union_schema([("the declared schema", declared), (location, schema)], error=StorageError)
@@ -247,7 +238,7 @@ class PickleDatasetSource(ScanSource):
 
     def _learn(self, entry: FileEntry, location: str) -> None:
         """Remember ``entry``'s whole schema (a loader may have sent back only some of its columns)."""
-        schema = load_columns(self.storage, entry, None, self.allow_unsafe).table.schema
+        schema = next(self._load([entry], None)).table.schema
         LEARNED.remember(location, entry.generation, schema)
 
     # -- protocol -------------------------------------------------------------------------------------
@@ -287,11 +278,9 @@ class PickleDatasetSource(ScanSource):
         # The sampled files this scan reads, taken: the first scan uses them and later ones load them, so
         # that a source kept registered for later statements does not hold them all that time.
         taken = {entry.path: file for entry in entries if (file := self._sampled.pop(entry.path, None)) is not None}
-        loaded = ordered_map(lambda entry: load_columns(self.storage, entry, data_columns, self.allow_unsafe,
-                                                        nan_is_null=self.nan_is_null),
-                             [entry for entry in entries if entry.path not in taken], self.max_workers)
+        results = self._load([entry for entry in entries if entry.path not in taken], data_columns)
         for done, (position, entry) in enumerate(zip(kept, entries, strict=True), start=1):
-            file = taken[entry.path] if entry.path in taken else next(loaded)
+            file = taken[entry.path] if entry.path in taken else next(results)
             if self.progress is not None:
                 self.progress(done, len(entries), self.label, "files")
             table = with_naming(self._declared(entry, file, data_columns), self._naming_rows[position],
@@ -307,25 +296,25 @@ class PickleDatasetSource(ScanSource):
 # A location is resolved by :func:`~arcticsql.pickles.backends.factory.storage_for_location`: ``gs://bucket/...``,
 # a local path (absolute or starting with ./ or ../), or else relative to the configured store.
 
-def read_pickle_source(settings: Settings, location: str, *, stores: dict | None = None,
-                       progress=None) -> PickleDatasetSource:
-    """``read_pickle('<glob>')``: the files as one lazy table; an error when none matches."""
+def read_pickle_source(settings: Settings, location: str, *, stores: dict | None = None, progress=None,
+                       **loading) -> PickleDatasetSource:
+    """``read_pickle('<glob>')``: the files as one lazy table, an error if none matches; ``loading``:
+    ``sandbox`` and ``cancel`` (see :func:`~arcticsql.pickles.datasets.load_files`), as below."""
     storage, glob = storage_for_location(location, settings, stores=stores)
     source = PickleDatasetSource(storage, glob, nan_is_null=settings.nan_is_null, progress=progress,
-                                 label=f"read_pickle({location!r})")
+                                 label=f"read_pickle({location!r})", **loading)
     if not source.entries:
         raise ProgrammingError(f"no pickle files match {location!r} (looked in {storage.location(glob)})")
     return source
 
 
-def learn_pickle_schemas(settings: Settings, location: str, *, stores: dict | None = None) -> int:
-    """Remember the schemas of the files ``location`` matches that differ from their folder's sample (see
-    :func:`learn_schemas`); how many were new."""
+def learn_pickle_schemas(settings: Settings, location: str, *, stores: dict | None = None, **loading) -> int:
+    """:func:`learn_schemas` for a location; how many were new."""
     storage, glob = storage_for_location(location, settings, stores=stores)
-    return learn_schemas(storage, glob)
+    return learn_schemas(storage, glob, **loading)
 
 
-def pickle_files_table(settings: Settings, location: str, *, stores: dict | None = None) -> pa.Table:
-    """``pickle_files('<glob>')``: one row per file, with its attrs and any load error."""
+def pickle_files_table(settings: Settings, location: str, *, stores: dict | None = None, **loading) -> pa.Table:
+    """``pickle_files('<glob>')``: one row per file, with its attrs and any load error (as read_pickle's)."""
     storage, glob = storage_for_location(location, settings, stores=stores)
-    return pickle_catalog(storage, glob)
+    return pickle_catalog(storage, glob, **loading)

@@ -61,7 +61,7 @@ def test_local_save_in_progress_is_invisible(local_store):
             seen["listed"] = local_store.list_files("a")
             seen["globbed"] = [e.path for e in local_store.list_recursive("a/*")]
             seen["loaded"] = local_store.load(path)
-            return (int, (5,))
+            return (complex, (5, 0))
 
     local_store.save([b"y" * 1_000_000, Spy()], path)
     assert len(seen["files"]) == 2 and any(name.endswith(".tmp") for name in seen["files"])

@@ -11,10 +11,14 @@ import pyarrow as pa
 import pytest
 
 from arcticsql.pickles import StorageError, pickle_catalog, read_pickle_table
-from arcticsql.pickles.arrow import constant_array, frame_to_arrow
+from arcticsql.pickles.arrow import columns_to_arrow, constant_array, frame_columns
 from tests.pickles.samples import ohlc_frame, option_chain_frame, seed_store
 
 NAMING = ["file", "data_type", "market_type", "model_type", "timestamp", "params"]
+
+
+def frame_to_arrow(obj, name):
+    return columns_to_arrow(frame_columns(obj, name), name)
 
 
 def test_index_and_option_chain_frames_become_typed_columns(store):
@@ -186,7 +190,8 @@ def test_pickle_catalog(store):
     assert bullish["rows"] == 30
     notes = by_file["misc/notes.pkl"]
     assert notes["data_type"] is None and notes["version"] is None and notes["rows"] is None
-    assert bullish["error"] is None and notes["error"] is None
+    assert bullish["error"] is None  # the dict is refused, as read_pickle refuses it
+    assert notes["error"] == f"{store.location('misc/notes.pkl')} holds a builtins.dict, not a pandas DataFrame or Series"
 
 
 def test_pickle_catalog_lists_a_file_that_does_not_load_with_the_reason(local_store):

@@ -318,3 +318,39 @@ def test_columns_spelled_in_another_case_are_the_same_column(pickle_store):
     save_dataset(storage, both, "index", "spx", "gbm", "both", timestamp="20230903_120000")
     with pytest.raises(arcticsql.OperationalError, match=r"duplicate column names \['Close', 'close'\]"):
         cursor.execute("SELECT count(*) FROM read_pickle('index/spx/gbm/*.pkl')").fetchall()
+
+
+@pytest.mark.parametrize("target", ["../outside/x.pkl", "index/../../outside/x.pkl", "/abs/x.pkl"])
+def test_pkl_targets_stay_inside_the_store(pickle_store, tmp_path, target):
+    connection, _, _ = pickle_store
+    with pytest.raises(arcticsql.ProgrammingError, match=rf"^pkl://{target} is outside the pickle store; .*"
+                                                         r"pkl://file:///abs/path\.pkl or pkl://gs://bucket/path\.pkl$"):
+        connection.cursor().execute(f"COPY (SELECT 1 AS a) TO 'pkl://{target}'")
+    assert not (tmp_path / "outside").exists()
+
+
+def test_a_symbolic_link_out_of_the_store_is_refused_for_writes_and_reads(pickle_store, tmp_path):
+    connection, storage, base = pickle_store
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (base / "link").symlink_to(outside)
+    with pytest.raises(arcticsql.OperationalError, match=r"'link/x\.pkl' leads outside the storage folder .*pickles"):
+        connection.cursor().execute("COPY (SELECT 1 AS a) TO 'pkl://link/x.pkl'")
+    assert list(outside.iterdir()) == []
+    (outside / "y.pkl").write_bytes(pickle.dumps(_index_frame(0)))
+    with pytest.raises(arcticsql.OperationalError, match=r"'link/y\.pkl' leads outside the storage folder"):
+        connection.cursor().execute("SELECT * FROM read_pickle('link/*.pkl')").fetchall()
+    with pytest.raises(arcticsql.OperationalError, match="leads outside the storage folder"):
+        storage.load("link/y.pkl")
+
+
+def test_writing_elsewhere_names_the_place(pickle_store, tmp_path, gcs_client, bucket_name):
+    connection, _, _ = pickle_store
+    cursor = connection.cursor()
+    cursor.execute(f"COPY (SELECT 1.5 AS a) TO 'pkl://file://{tmp_path}/elsewhere/x.pkl'")
+    assert pd.read_pickle(tmp_path / "elsewhere/x.pkl")["a"].tolist() == [1.5]
+    cursor.execute(f"COPY (SELECT 2.5 AS a) TO 'pkl://gs://{bucket_name}/sims/x.pkl'")
+    blob = gcs_client.bucket(bucket_name).blob("sims/x.pkl").download_as_bytes()
+    assert pickle.loads(blob)["a"].tolist() == [2.5]
+    with pytest.raises(arcticsql.ProgrammingError, match="pkl://file://relative/x.pkl is outside the pickle store"):
+        cursor.execute("COPY (SELECT 1 AS a) TO 'pkl://file://relative/x.pkl'")

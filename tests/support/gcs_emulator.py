@@ -8,6 +8,7 @@ also talks to the emulator, anonymously.
 
 from __future__ import annotations
 
+import signal
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,13 @@ class GCSEmulator:
 
     def stop(self) -> None:
         self._server.stop()
+
+    def pause(self) -> None:
+        """Stop the server process (SIGSTOP): connections are accepted, requests never answered."""
+        self._server._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._server._process.send_signal(signal.SIGCONT)
 
     def __enter__(self) -> Self:
         return self.start()

@@ -1,8 +1,8 @@
 """The storage interface of seed 003 (``save``, ``load``, ``exists``, ``list_files``) and its error type.
 
 A backend supplies the primitives (``save``, ``exists``, ``stat``, ``list_recursive``, ``_list_directory``,
-``_open``, ``location``); loading, parallel loading and regex listing are shared here, so both backends
-unpickle through the same restricted unpickler and fail with the same :class:`StorageError`.
+``_open``, ``location``); loading and regex listing are shared, so both load through the same restricted
+unpickler and checks and fail with the same :class:`StorageError`.
 """
 
 from __future__ import annotations
@@ -10,24 +10,24 @@ from __future__ import annotations
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
+import pandas
+
 from arcticsql.errors import StorageError
+from arcticsql.pickles.checks import check_frame
 from arcticsql.pickles.loading import ordered_map
 from arcticsql.pickles.unpickling import load_pickle
 
 
 @dataclass(frozen=True)
 class FileEntry:
-    """One stored file: its path relative to the store's root and what identifies this version of it.
-
-    ``generation`` is the GCS object generation, or the file's ``st_mtime_ns`` on local disk: a changed
-    file has a new one. ``updated`` is timezone-aware (UTC).
-    """
+    """One stored file: its path relative to the store's root, and this version's ``generation`` (GCS's, or
+    ``st_mtime_ns`` on disk: a changed file has a new one); ``updated`` is timezone-aware (UTC)."""
 
     path: str
     size: int
@@ -49,11 +49,8 @@ def is_temp_name(name: str) -> bool:
 
 
 class BaseStorage(ABC):
-    """A store of pickle files addressed by '/'-separated paths relative to its root.
-
-    ``allow_unsafe`` is the default for loads: False admits only what DataFrames and Series of common dtypes
-    need (see :mod:`arcticsql.pickles.unpickling`); True unpickles anything, for files you trust.
-    """
+    """A store of pickle files addressed by '/'-separated paths relative to its root. ``allow_unsafe``,
+    the loads' default: True unpickles anything (files you trust), False only what frames need."""
 
     #: Threads a multi-file load uses when the caller does not say: a backend whose loads wait on the
     #: network gains from several; unpickling holds the GIL, so for local files more threads only contend.
@@ -101,17 +98,20 @@ class BaseStorage(ABC):
 
     # -- shared behaviour --------------------------------------------------------------------------------
 
-    def load(self, filepath: Target, *, allow_unsafe: bool | None = None) -> Any:
-        """Unpickle the file at ``filepath`` (a path or a :class:`FileEntry` from a listing).
-
-        ``allow_unsafe`` None means the store's default. Refused globals raise ``UnsafePickleError``; any
-        other failure raises StorageError naming the file.
-        """
-        unsafe = self.allow_unsafe if allow_unsafe is None else allow_unsafe
+    def source(self, filepath: Target) -> str | bytes:
+        """What a loader reads the file from (counted in :attr:`loads`): its bytes, or a local file's path."""
         with self._stats_lock:
             self._loads += 1
         with self._open(filepath) as stream:
-            return load_pickle(stream, self.location(target_path(filepath)), allow_unsafe=unsafe)
+            return stream.read()
+
+    def load(self, filepath: Target, *, allow_unsafe: bool | None = None) -> Any:
+        """Unpickle the file at ``filepath`` (a path or a :class:`FileEntry`) in this process, a frame checked
+        unless ``allow_unsafe`` (None: the store's default); StorageError (UnsafePickleError) naming it."""
+        unsafe = self.allow_unsafe if allow_unsafe is None else allow_unsafe
+        name = self.location(target_path(filepath))
+        obj = load_pickle(self.source(filepath), name, allow_unsafe=unsafe)
+        return check_frame(obj, name) if not unsafe and isinstance(obj, pandas.DataFrame | pandas.Series) else obj
 
     def workers(self, max_workers: int | None) -> int:
         """``max_workers``, or this backend's :attr:`default_workers` when None."""
@@ -121,13 +121,8 @@ class BaseStorage(ABC):
                   allow_unsafe: bool | None = None) -> list[Any]:
         """Load several files with at most ``max_workers`` threads (None: the backend's default); results
         are in the order of ``paths``."""
-        return list(self.iter_load(paths, max_workers, allow_unsafe=allow_unsafe))
-
-    def iter_load(self, paths: Iterable[Target], max_workers: int | None = None, *,
-                  allow_unsafe: bool | None = None) -> Iterator[Any]:
-        """Like :meth:`load_many`, yielding each object in order as soon as it and those before it are loaded."""
-        return ordered_map(lambda target: self.load(target, allow_unsafe=allow_unsafe), paths,
-                           self.workers(max_workers))
+        return list(ordered_map(lambda target: self.load(target, allow_unsafe=allow_unsafe), paths,
+                                self.workers(max_workers)))
 
     def list_files(self, directory: str = "", pattern: str | None = None) -> list[str]:
         """Names of the files directly inside ``directory``, sorted; with ``pattern``, only the names the

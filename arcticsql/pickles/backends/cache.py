@@ -1,14 +1,10 @@
-"""A local folder of downloaded GCS objects, keyed by (bucket, object name, generation).
-
-An object's generation changes whenever it is rewritten, so a cached copy of a generation is valid for as
-long as that generation is the current one. Each object has one file, ``root/<bucket>/<2 hex>/<sha256 of
-name>.pkl``, that starts with a 16-byte header (magic and generation) before the object's bytes: a lookup
-for another generation misses, and storing a new generation replaces the file atomically (temp file,
-then rename), so a reader never sees a partial copy and stale copies do not pile up.
-
-With ``limit_bytes`` the folder is bounded by the eviction policy every arcticsql cache shares
-(:mod:`arcticsql.eviction`): a hit renews a file's time, and after every twentieth of the bound written the
-least recently used files are deleted until the folder fits.
+"""A local folder of downloaded GCS objects, keyed by (bucket, object name, generation): a rewritten object
+has a new generation, so a cached copy is valid while its generation is current. Each object has one file,
+``root/<bucket>/<2 hex>/<sha256 of name>.pkl``: a 16-byte header (magic, generation), then the bytes; a
+lookup for another generation misses, and a new generation replaces the file atomically (temp, rename).
+With ``limit_bytes``, the folder is bounded by the policy every arcticsql cache shares
+(:mod:`arcticsql.eviction`): a hit renews a file's time, and after each twentieth of the bound written the
+least recently used files go until it fits.
 """
 
 from __future__ import annotations

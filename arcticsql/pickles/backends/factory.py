@@ -13,8 +13,7 @@ from arcticsql.pickles.backends.gcs import GoogleCloudStorage
 from arcticsql.pickles.backends.local import LocalStorage
 from arcticsql.pickles.globbing import literal_directory
 
-#: How many trailing literal folders of a local location stay in the glob, so that the naming
-#: convention's ``data_type/market_type/model_type`` folders remain part of each file's relative path.
+#: Trailing literal folders of a local location kept in the glob (the naming convention's three folders).
 _NAMING_DEPTH = 3
 
 
@@ -32,8 +31,8 @@ class StorageFactory:
 
 
 def storage_from_settings(settings: Settings, **overrides: Any) -> BaseStorage:
-    """The configured store: ``settings.storage`` type, ``local.base_path`` or ``gcs.bucket_name`` and
-    ``gcs.cache_dir``, and ``allow_unsafe_pickle``. ``overrides`` (e.g. ``client=``) go to the constructor."""
+    """The configured store (``settings.storage``: type, ``local.base_path`` or ``gcs.*``, unsafe setting);
+    ``overrides`` (e.g. ``client=``) go to the constructor."""
     block = settings.storage
     kind = settings.storage_type
     options: dict[str, Any] = {"allow_unsafe": settings.allow_unsafe_pickle}
@@ -43,29 +42,27 @@ def storage_from_settings(settings: Settings, **overrides: Any) -> BaseStorage:
         gcs = block.get("gcs") or {}
         options["bucket_name"] = gcs.get("bucket_name")
         options["cache_dir"] = gcs.get("cache_dir")
+        options["timeout"] = settings.gcs_timeout_s
     options.update(overrides)
     return StorageFactory.get_storage(kind, **options)
 
 
 def storage_for_location(location: str, settings: Settings, *, stores: dict | None = None,
                          **overrides: Any) -> tuple[BaseStorage, str]:
-    """The store and the glob relative to it for a user-given location.
-
-    - ``gs://bucket/x/*.pkl`` → that bucket (cache folder and unsafe setting from ``settings``), ``x/*.pkl``;
-    - an absolute path, or one starting with ``./`` or ``../`` → a local store rooted at the pattern's
-      literal folder less its last three folders (so ``/d/index/nifty/gbm/*.pkl`` → root ``/d``, glob
-      ``index/nifty/gbm/*.pkl``, and the naming fields stay readable);
-    - anything else → the configured store and the location as the glob.
-
-    ``stores``: a dict that keeps the stores made, by kind and options, to hand out again (a session's).
-    """
+    """The store and the glob relative to it for a user-given location: ``gs://bucket/x/*.pkl`` → that
+    bucket (cache folder, timeout, unsafe setting from ``settings``) and ``x/*.pkl``; an absolute path, or one
+    starting with ``./`` or ``../`` → a local store rooted at the literal folder less its last three (so
+    ``/d/index/nifty/gbm/*.pkl`` → root ``/d``, glob ``index/nifty/gbm/*.pkl``: the naming fields stay
+    readable); anything else → the configured store. ``stores``: a dict keeping the stores made, by kind and
+    options, to hand out again (a session's)."""
     unsafe = settings.allow_unsafe_pickle
     if location.startswith("gs://"):
         bucket, _, pattern = location[len("gs://"):].partition("/")
         if not bucket:
             raise StorageError(f"{location!r} names no bucket: write gs://<bucket>/<glob>")
         cache_dir = (settings.storage.get("gcs") or {}).get("cache_dir")
-        options = {"bucket_name": bucket, "cache_dir": cache_dir, "allow_unsafe": unsafe, **overrides}
+        options = {"bucket_name": bucket, "cache_dir": cache_dir, "allow_unsafe": unsafe,
+                   "timeout": settings.gcs_timeout_s, **overrides}
         return _kept(stores, ("gcs", options), lambda: StorageFactory.get_storage("gcs", **options)), pattern or "**"
     if os.path.isabs(location) or location.startswith(("./", "../")):
         pattern = location.replace(os.sep, "/")
@@ -91,8 +88,7 @@ def _kept(stores: dict | None, key: tuple[str, dict[str, Any]], make: Callable[[
 
 
 def _split_local(pattern: str) -> tuple[str, str]:
-    """A local pattern as (root folder, glob relative to it): up to three typed folder names just before
-    the first wildcard move from the root into the glob."""
+    """A local pattern as (root, glob): up to three folders just before the first wildcard join the glob."""
     folders = literal_directory(pattern).split("/")
     kept = len(folders)
     while kept > 0 and len(folders) - kept < _NAMING_DEPTH and folders[kept - 1] not in ("", ".", ".."):

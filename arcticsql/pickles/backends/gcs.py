@@ -1,10 +1,9 @@
 """Pickle objects in a Google Cloud Storage bucket (seed 003's ``GoogleCloudStorage``).
 
-Saves upload with a generation precondition, so two writers or a failed upload never leave a mixed object.
-Loads download through the client itself, pinned to the generation a listing gave (a rewritten object is
-noticed, never mixed), and go through a :class:`~arcticsql.pickles.backends.cache.DownloadCache` when a
-cache folder is given: an unchanged object (same generation) is downloaded once. Every request has a
-timeout (``timeout`` seconds, retries included), so a server that stops answering is an error, not a hang.
+Saves upload with a generation precondition (two writers or a failed upload never leave a mixed object);
+loads are pinned to the generation a listing gave, through a :class:`~arcticsql.pickles.backends.cache.
+DownloadCache` when given a folder. Every request times out (``timeout`` s, retries included): a server that
+stops answering is an error, not a hang.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from google.api_core.exceptions import NotFound
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from arcticsql.errors import StorageError
+from arcticsql.errors import StorageError, one_line
 from arcticsql.pickles.backends.base import BaseStorage, FileEntry, Target, target_path
 from arcticsql.pickles.backends.cache import DownloadCache
 from arcticsql.pickles.globbing import compile_glob, literal_prefix
@@ -48,21 +47,13 @@ def _translated(action: str, where: str) -> Iterator[None]:
     except StorageError:
         raise
     except Exception as error:
-        raise StorageError(f"cannot {action} {where}: {type(error).__name__}: {_one_line(error)}") from error
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())
+        raise StorageError(f"cannot {action} {where}: {type(error).__name__}: {one_line(error, 1000)}") from error
 
 
 class GoogleCloudStorage(BaseStorage):
-    """Objects of ``bucket_name`` (default ``$GCS_BUCKET_NAME``; ValueError if neither is given).
-
-    ``client``: a ``google.cloud.storage.Client`` (default ``storage.Client()``, which honours
-    ``STORAGE_EMULATOR_HOST``). ``cache_dir``: the download cache folder, or None to download every load.
-    ``timeout``: seconds one request may take, its retries included. ``downloads`` counts the object
-    downloads this instance made.
-    """
+    """Objects of ``bucket_name`` (default ``$GCS_BUCKET_NAME``, else ValueError), through ``client``
+    (default ``storage.Client()``, which honours ``STORAGE_EMULATOR_HOST``); ``cache_dir``: the download
+    cache, None for none; ``timeout``: seconds a request may take, retries included."""
 
     default_workers = 8  # loads wait on the network
 
@@ -104,11 +95,8 @@ class GoogleCloudStorage(BaseStorage):
 
     def save(self, data: Any, filepath: str) -> str:
         """Read the object's generation (0 when new), pickle completely (in memory, or a temp file when
-        large), then upload on condition that the generation is still the one read.
-
-        A pickling failure uploads nothing; a write by anyone else since the save began makes it fail with
-        StorageError instead of being overwritten or interleaved.
-        """
+        large), then upload if the generation is still that one: a failed pickling uploads nothing, and a
+        write by anyone else since makes it a StorageError, never an overwrite or a mix."""
         where = self.location(filepath)
         with _translated("save", where):
             current = self.bucket.get_blob(filepath, **self._requests())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import posixpath
+import stat
 import uuid
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
@@ -18,11 +19,8 @@ DEFAULT_BASE_PATH = "./data"
 
 
 class LocalStorage(BaseStorage):
-    """Files under ``base_path`` (default ``$LOCAL_STORAGE_PATH``, then ``./data``), made absolute once.
-
-    Unlike the seed, the folder is created by the first save rather than by the constructor, so reading a
-    location never creates folders.
-    """
+    """Files under ``base_path`` (default ``$LOCAL_STORAGE_PATH``, then ``./data``), made absolute once;
+    unlike the seed's, created by the first save, not the constructor (reading creates no folder)."""
 
     def __init__(self, base_path: str | os.PathLike | None = None, *, allow_unsafe: bool = False) -> None:
         super().__init__(allow_unsafe=allow_unsafe)
@@ -32,12 +30,16 @@ class LocalStorage(BaseStorage):
     def __repr__(self) -> str:
         return f"LocalStorage({self.base_path!r})"
 
-    def _full(self, filepath: str) -> str:
-        """The absolute path of a relative one; StorageError if it would leave the base folder."""
+    def _full(self, filepath: str, resolved: bool = False) -> str:
+        """The absolute path; StorageError if it leaves the folder (``resolved``: through a link too)."""
         relative = posixpath.normpath(str(filepath).replace(os.sep, "/")) if filepath else "."
         if relative.startswith(("/", "../")) or relative == "..":
             raise StorageError(f"{filepath!r} is outside the storage folder {self.base_path}")
-        return os.path.join(self.base_path, relative) if relative != "." else self.base_path
+        full = os.path.join(self.base_path, relative) if relative != "." else self.base_path
+        root, real = (os.path.realpath(self.base_path), os.path.realpath(full)) if resolved else ("", "")
+        if real != root and not real.startswith(os.path.join(root, "")):
+            raise StorageError(f"{filepath!r} leads outside the storage folder {self.base_path} (to {real})")
+        return full
 
     def location(self, filepath: str) -> str:
         try:
@@ -46,9 +48,8 @@ class LocalStorage(BaseStorage):
             return os.path.join(self.base_path, filepath)
 
     def save(self, data: Any, filepath: str) -> str:
-        """Pickle into a temp file beside the target, then ``os.replace`` it: a failed or interrupted save
-        leaves the previous file (or none) and no temp file."""
-        full = self._full(filepath)
+        """Pickle beside the target, then ``os.replace`` it: a failed save leaves the old file, no temp file."""
+        full = self._full(filepath, resolved=True)
         folder, name = os.path.split(full)
         temp = os.path.join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
         try:
@@ -81,13 +82,18 @@ class LocalStorage(BaseStorage):
         return _entry(str(filepath), info)
 
     def _open(self, target: Target) -> AbstractContextManager[IO[bytes]]:
-        full = self._full(target_path(target))
+        full = self.source(target)
         try:
             return open(full, "rb")
-        except FileNotFoundError:
-            raise StorageError(f"no such file: {full}") from None
         except OSError as error:
             raise StorageError(f"cannot open {full}: {error.strerror}") from None
+
+    def source(self, filepath: Target) -> str:
+        """The file's path, inside the store: a loader process reads it itself."""
+        full = self._full(target_path(filepath), resolved=True)
+        with self._stats_lock:
+            self._loads += 1
+        return full
 
     def _list_directory(self, directory: str) -> list[str]:
         full = self._full(directory)
@@ -117,9 +123,11 @@ class LocalStorage(BaseStorage):
                 if is_temp_name(name) or not regex.match(relative):
                     continue
                 try:
-                    found.append(_entry(relative, os.stat(os.path.join(folder, name))))
+                    info = os.stat(os.path.join(folder, name))
                 except OSError:  # removed while listing, or not ours to read: not a dataset file
                     continue
+                if stat.S_ISREG(info.st_mode):  # not a FIFO, say, whose reading would wait forever
+                    found.append(_entry(relative, info))
         found.sort(key=lambda entry: entry.path)
         return found
 
