@@ -61,7 +61,7 @@ def main() -> None:
         child = multiprocessing.get_context("spawn").Process(target=write, args=(uri, args.rows))
         child.start()
         child.join()
-        conn = arcticsql.connect(uri=uri, config={})
+        conn = arcticsql.connect(uri=uri, config={"processing": {"cache_mb": 0}})  # (d) reads, not the cache
         lib = conn.catalog.library("prices_1min")
         middle = pd.Timestamp("2015-01-01") + pd.Timedelta(minutes=args.rows // 2)
         cur = conn.cursor()

@@ -32,6 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import arcticsql
 from bench.harness import measure, ms, table
 
+#: Every connection's settings: the reads themselves are measured (the session cache off unless --cache-mb).
+CONFIG: dict = {"processing": {"cache_mb": 0}}
+
 
 def write_symbols(lib, count: int, index: pd.DatetimeIndex, prefix: str = "S") -> list[str]:
     rng = np.random.default_rng(0)
@@ -66,7 +69,7 @@ def tiny_cases(conn, uri: str, count: int, rounds: int) -> list[list[str]]:
 
     def cold(query):
         def run():
-            connection = arcticsql.connect(uri=uri, config={})
+            connection = arcticsql.connect(uri=uri, config=CONFIG)
             try:
                 return connection.cursor().execute(query).fetch_arrow()
             finally:
@@ -89,7 +92,7 @@ def tiny_cases(conn, uri: str, count: int, rounds: int) -> list[list[str]]:
         t = measure({"arcticsql": cold(wild), "baseline": cold(one)}, rounds=rounds * 2, check=agree_rows)
         out.append([label, ms(t["arcticsql"]), f"one symbol, cold: {ms(t['baseline'])}",
                     f"{t['arcticsql'] / t['baseline']:.2f}x (target <= 2)"])
-    warm = arcticsql.connect(uri=uri, config={"processing": {"listing_ttl_s": 3600}})
+    warm = arcticsql.connect(uri=uri, config={"processing": {**CONFIG["processing"], "listing_ttl_s": 3600}})
     cursor = warm.cursor()
     for label, wild, one in [("(g) warm WHERE symbol = 's0005'", """SELECT * FROM "tiny/*" WHERE symbol = 's0005'""",
                               "SELECT * FROM tiny.s0005"),
@@ -117,11 +120,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tiny", type=int, default=2000, help="symbols of the small-symbol library (0: skip)")
     parser.add_argument("--only-tiny", action="store_true", help="run only the small-symbol cases (d)-(h)")
+    parser.add_argument("--cache-mb", type=int, default=0, help="arcticsql's session cache (0: off)")
     args = parser.parse_args()
+    CONFIG["processing"]["cache_mb"] = args.cache_mb
     rows: list[list[str]] = []
     with tempfile.TemporaryDirectory() as folder:
         uri = f"lmdb://{folder}/arctic"
-        conn = arcticsql.connect(uri=uri, config={})
+        conn = arcticsql.connect(uri=uri, config=CONFIG)
         cur = conn.cursor()
         if args.tiny:
             rows.extend(tiny_cases(conn, uri, args.tiny, args.rounds))
