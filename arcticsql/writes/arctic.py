@@ -14,7 +14,7 @@ import pandas as pd
 
 from arcticsql.errors import DataError, IntegrityError, ProgrammingError
 from arcticsql.writes.lock import symbol_lock
-from arcticsql.writes.metadata import merge_metadata
+from arcticsql.writes.metadata import combine_auto_metadata, merge_metadata
 from arcticsql.writes.routing import route
 from arcticsql.writes.version_cache import forget_cached_versions
 
@@ -77,7 +77,47 @@ def store_frame(catalog, path: str, frame: pd.DataFrame, *, metadata: dict | Non
     return StoreResult(library, symbol, int(item.version), len(frame), mode)
 
 
-def _check_append(lib, library: str, symbol: str, frame: pd.DataFrame) -> None:
+def store_staged(catalog, library: str, symbol: str, staged: list, parts: list[dict], sample: pd.DataFrame, *,
+                 metadata: dict | None = None, mode: str = "write", prune: bool = False) -> StoreResult:
+    """Make the chunks parallel writers staged (``staged``: ArcticDB's stage results, each sorted by the index,
+    none sharing an index value with another) the new version of ``library/symbol``, in index order.
+
+    The same lock, checks, metadata and pruning as :func:`store_frame`: ``parts`` are the automatic metadata of
+    each chunk (merged into the version's), ``sample`` a frame with the chunks' columns, types and index and no
+    rows (for the append checks). On any failure the staged chunks are deleted and the symbol is as it was.
+    """
+    mode = mode.lower()
+    if mode not in ("write", "append"):
+        raise ProgrammingError(f"staged writes take MODE 'write' or 'append', not {mode!r}")
+    auto = combine_auto_metadata(parts)
+    merged = merge_metadata(metadata, sample, auto=auto)
+    lib = catalog.library(library, create=True)
+    settings = catalog.settings
+    try:
+        with symbol_lock(catalog.store.uri, library, symbol, timeout=settings.write_lock_timeout_s,
+                         unlocked_writes=settings.unlocked_writes):
+            forget_cached_versions(lib)  # the checks and the new version build on the store's latest version
+            exists = lib.has_symbol(symbol)
+            if mode == "append" and exists:
+                first = pd.Timestamp(auto["date_range"][0]) if auto.get("date_range") else None
+                _check_append(lib, library, symbol, sample, first=first)
+            item = lib.finalize_staged_data(symbol, "append" if mode == "append" and exists else "write",
+                                            metadata=merged, prune_previous_versions=False, stage_results=staged)
+            if prune:
+                lib.prune_previous_versions(symbol)
+    except BaseException:
+        try:
+            lib.delete_staged_data(staged)
+        except Exception:  # noqa: BLE001 - finalize may have consumed them; the first error is the one to report
+            pass
+        raise
+    catalog.saw_latest(library, symbol, int(item.version))
+    catalog.changed()
+    return StoreResult(library, symbol, int(item.version), int(auto["shape"][0]), mode)
+
+
+def _check_append(lib, library: str, symbol: str, frame: pd.DataFrame, first: pd.Timestamp | None = None) -> None:
+    """``frame``: the new rows (or their columns and types, with ``first`` the first index value)."""
     description = lib.get_description(symbol)
     stored = lib.read(symbol, row_range=(0, 0)).data
     if list(stored.columns) != [str(c) for c in frame.columns]:
@@ -93,8 +133,9 @@ def _check_append(lib, library: str, symbol: str, frame: pd.DataFrame) -> None:
         if not frame.index.is_monotonic_increasing:
             raise IntegrityError(f"cannot append to {library}/{symbol}: the new rows' index is not sorted")
         last = description.date_range[1] if description.date_range else None
-        if last is not None and not pd.isna(last) and len(frame):
+        if first is None and len(frame):
             first = frame.index.min()
+        if last is not None and not pd.isna(last) and first is not None:
             last = pd.Timestamp(last)
             if (first.tzinfo is None) != (last.tzinfo is None):
                 last = last.tz_localize(None) if last.tzinfo else last.tz_localize(first.tzinfo)

@@ -23,7 +23,7 @@ def arrow_to_frame(table: pa.Table, index: str | None = None, existing=None) -> 
     ArcticDB cannot store are an error naming the column.
     """
     table = _storable(table)
-    columns = _index_columns(table, index, existing)
+    columns = index_columns(table, index, existing)
     for name in columns:
         if table.column(name).null_count:
             raise DataError(f"the index column {name!r} has NULLs: every row needs an index value "
@@ -53,7 +53,8 @@ def arrow_to_frame(table: pa.Table, index: str | None = None, existing=None) -> 
     return values
 
 
-def _index_columns(table: pa.Table, index: str | None, existing) -> list[str]:
+def index_columns(table: pa.Table, index: str | None, existing) -> list[str]:
+    """The columns of a query result that become the stored index (see :func:`arrow_to_frame`)."""
     names = table.column_names
     if index is not None:
         wanted = [c.strip() for c in index.split(",") if c.strip()]

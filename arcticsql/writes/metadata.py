@@ -47,12 +47,28 @@ def _has_nulls(column: pd.Series) -> bool:
     return bool(column.hasnans)
 
 
-def merge_metadata(user: dict[str, Any] | None, df: pd.DataFrame) -> dict[str, Any]:
-    """User metadata with the automatic metadata under ``auto`` (which it may not override)."""
+def combine_auto_metadata(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The automatic metadata of rows written in parts (the :func:`auto_metadata` of each), as of one frame."""
+    first = parts[0]
+    ranges = [part["date_range"] for part in parts if part.get("date_range")]
+    return {
+        **first,
+        "shape": [sum(part["shape"][0] for part in parts), first["shape"][1]],
+        "stored_at": datetime.now(timezone.utc).replace(tzinfo=None).isoformat(),
+        "memory_usage_mb": float(sum(part["memory_usage_mb"] for part in parts)),
+        "has_nulls": any(part["has_nulls"] for part in parts),
+        "date_range": [min(pd.Timestamp(r[0]) for r in ranges).isoformat(),
+                       max(pd.Timestamp(r[1]) for r in ranges).isoformat()] if ranges else None,
+    }
+
+
+def merge_metadata(user: dict[str, Any] | None, df: pd.DataFrame, auto: dict[str, Any] | None = None) -> dict[str, Any]:
+    """User metadata with the automatic metadata (``auto``, or that of ``df``) under ``auto`` (which it may not
+    override)."""
     if user is not None and not isinstance(user, dict):
         raise DataError("METADATA must be a JSON object")
     merged = dict(user or {})
-    merged["auto"] = auto_metadata(df)
+    merged["auto"] = auto if auto is not None else auto_metadata(df)
     return merged
 
 

@@ -1,0 +1,159 @@
+"""Store commands on the Spark engine: ``COPY (...) TO 'arctic://lib/sym'``, ``INSERT INTO lib.sym``,
+``CREATE TABLE lib.sym AS`` and ``COPY (...) TO 'pkl://...'``.
+
+The DuckDB engine's modes, metadata and routing are kept. A write (``MODE 'write'``) or append whose rows
+have one timestamp index column runs in parallel, with ArcticDB's staged writes:
+
+1. the query's rows are range-partitioned and sorted by the index (rows with one index value stay in one
+   task), after one pass that finds NULLs where ArcticDB cannot store them (an index, a boolean; an
+   integer column with NULLs is stored as DOUBLE, as on DuckDB);
+2. each task stages its rows in chunks that never share an index value (:class:`~arcticsql.spark.source.
+   ArcticStagingWriter`) and reports the chunks and their automatic metadata;
+3. the driver finalizes them once, in index order, under the symbol's write lock, checking an append as
+   the DuckDB engine does (:func:`arcticsql.writes.arctic.store_staged`).
+
+A failed task deletes its own chunks, a failed job the chunks of the tasks that finished, a failed finalize
+all of them: the symbol's previous version stays the latest, unchanged. Anything else (``MODE 'update'``,
+another index, pickle files) runs the query on Spark and writes its collected result as the DuckDB engine
+does.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import tempfile
+from typing import Any
+
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F  # noqa: N812 - PySpark's own convention
+
+from arcticsql.errors import DataError, ProgrammingError
+from arcticsql.spark.types import arrow_target
+from arcticsql.sql.commands import PICKLE_SCHEME, StoreCommand
+from arcticsql.sql.references import parse_statement
+from arcticsql.sql.tokens import split_statements
+from arcticsql.writes.arctic import StoreResult, store_frame, store_staged
+from arcticsql.writes.commands import run_store_command
+from arcticsql.writes.frames import arrow_to_frame, index_columns
+from arcticsql.writes.metadata import parse_metadata
+from arcticsql.writes.pickles import SavedPickle
+from arcticsql.writes.routing import route
+
+_NULLS_IN_INDEX = ("the index column {!r} has NULLs: every row needs an index value (filter them out, or choose "
+                   "another INDEX)")
+_NULLS_IN_BOOLEAN = ("column {!r} is BOOLEAN with NULLs, which ArcticDB cannot store: write COALESCE({}, false), "
+                     "or CAST it to DOUBLE to keep NULL as NaN")
+
+
+def write(engine, command: StoreCommand, params: Any) -> StoreResult | SavedPickle:
+    """Run ``command`` on ``engine`` (a :class:`~arcticsql.spark.run.SparkEngine`)."""
+    options = command.options
+    mode = str(options.get("MODE", "write")).lower()
+    if command.scheme == PICKLE_SCHEME or mode not in ("write", "append"):
+        return _collected(engine, command, params)
+    catalog = engine.catalog
+    if command.target is not None:
+        library, symbol = command.target.library, command.target.symbol
+    else:
+        library, symbol = route(command.path, catalog)
+    lib = catalog.library(library, create=True)
+    if options.get("CREATE") == "new" and lib.has_symbol(symbol):
+        raise ProgrammingError(f"{library}/{symbol} already exists: use CREATE OR REPLACE TABLE "
+                               "(a new version) or INSERT INTO (append)")
+    metadata = parse_metadata(options.get("METADATA"))
+    prune = _boolean(options.get("PRUNE", False), "PRUNE")
+    allow_empty = _boolean(options.get("ALLOW_EMPTY", False), "ALLOW_EMPTY")
+    frame = _query_frame(engine, command.query, params)
+    existing = catalog.layout(library, symbol) if lib.has_symbol(symbol) else None
+    result_schema = _duckdb_like(frame)
+    index = index_columns(result_schema.empty_table(), options.get("INDEX"), existing)
+    if len(index) != 1 or not pa.types.is_timestamp(result_schema.field(index[0]).type):
+        return _collected(engine, command, params)
+    frame, notes = _storable(frame, index[0])
+    staged, parts, sample = _stage(engine, frame, library, symbol, index[0], cast=mode == "append")
+    if not staged:
+        if existing is not None and mode == "write" and not allow_empty:
+            raise ProgrammingError(f"the query returned no rows: writing them would make {library}/{symbol} empty "
+                                   "(add ALLOW_EMPTY true to COPY to do that)")
+        empty = arrow_to_frame(result_schema.empty_table(), index=index[0], existing=existing)
+        return store_frame(catalog, f"{library}/{symbol}", empty, metadata=metadata, mode=mode, prune=prune,
+                           library=library, symbol=symbol)
+    result = store_staged(catalog, library, symbol, staged, parts, sample, metadata=metadata, mode=mode, prune=prune)
+    return StoreResult(result.library, result.symbol, result.version, result.rows, result.mode, notes)
+
+
+def _collected(engine, command: StoreCommand, params: Any) -> StoreResult | SavedPickle:
+    """The DuckDB engine's write, of the query's rows collected from Spark."""
+    return run_store_command(command, catalog=engine.catalog, settings=engine.settings,
+                             run_query=lambda query: engine.query_arrow(query, params))
+
+
+def _query_frame(engine, query: str, params: Any) -> DataFrame:
+    statements = split_statements(query)
+    if len(statements) != 1:
+        raise ProgrammingError("a store command takes exactly one query")
+    statement = statements[0]
+    bound = {k: v for k, v in params.items() if k in statement.named} if isinstance(params, dict) else params
+    return engine.dataframe(parse_statement(statement.text), bound or None)
+
+
+def _duckdb_like(frame: DataFrame) -> pa.Schema:
+    """The result's schema as Arrow types (what the DuckDB engine's result would have)."""
+    return arrow_target(frame.schema)
+
+
+def _storable(frame: DataFrame, index: str) -> tuple[DataFrame, tuple[str, ...]]:
+    """``frame`` as ArcticDB can store it: one pass counts the NULLs of the columns that may hold them where
+    ArcticDB cannot (the index, booleans: an error; integers: stored as DOUBLE, with a note)."""
+    checked = [f for f in frame.schema.fields if f.nullable and (
+        f.name == index or f.dataType.typeName() in ("boolean", "byte", "short", "integer", "long"))]
+    if not checked:
+        return frame, ()
+    counts = frame.select([F.count_if(F.col(f"`{f.name}`").isNull()).alias(f"n{i}") for i, f in enumerate(checked)]).first()
+    notes = []
+    for position, field_ in enumerate(checked):
+        if not counts[position]:
+            continue
+        if field_.name == index:
+            raise DataError(_NULLS_IN_INDEX.format(field_.name))
+        if field_.dataType.typeName() == "boolean":
+            raise DataError(_NULLS_IN_BOOLEAN.format(field_.name, field_.name))
+        frame = frame.withColumn(field_.name, F.col(f"`{field_.name}`").cast("double"))
+        notes.append(f"column {field_.name!r} stored as DOUBLE (it has NULLs, which an integer column cannot hold)")
+    return frame, tuple(notes)
+
+
+def _stage(engine, frame: DataFrame, library: str, symbol: str, index: str, *, cast: bool):
+    """Stage the rows in parallel: (stage results, automatic metadata of each chunk, an empty sample frame)."""
+    spark = frame.sparkSession
+    tasks = max(1, spark.sparkContext.defaultParallelism)
+    ordered = frame.repartitionByRange(tasks, F.col(f"`{index}`")).sortWithinPartitions(F.col(f"`{index}`"))
+    folder = tempfile.mkdtemp(prefix="arcticsql-spark-write-")
+    handoff = os.path.join(folder, "staged.pickle")
+    try:
+        options = {**engine.source_options(), "library": library, "symbol": symbol, "index": index, "handoff": handoff,
+                   "cast_to_existing": "true" if cast else "false"}
+        ordered.write.format("arcticdb").mode("append").options(**options).save()
+        with open(handoff, "rb") as file:
+            parts = pickle.load(file)  # written by the job's commit, on this machine
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    staged = [result for part in parts for result in part.stage_results]
+    metadata = [entry for part in parts for entry in part.metadata]
+    sample = next((part.sample for part in parts if part.sample is not None), None)
+    return staged, metadata, sample
+
+
+def _boolean(value, option: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ProgrammingError(f"{option} takes true or false, not {value!r}")
+
