@@ -2,6 +2,7 @@
 
     arcticsql                                  the REPL (or run standard input when it is not a terminal)
     arcticsql run report.sql --param day=2024-01-02 --format csv
+    arcticsql run --engine spark --spark-master 'local[4]' report.sql          the same SQL on Apache Spark
     arcticsql query "SELECT count(*) FROM prices_1min.AAPL"
     echo 'SELECT 42' | arcticsql query -           SQL from standard input (also: run -, arcticsql < file.sql)
     arcticsql ls 'prices_1min/A*'
@@ -24,6 +25,7 @@ import click
 from arcticsql import __version__
 from arcticsql.cli import introspection
 from arcticsql.cli.dot_commands import ExitShell, UsageError
+from arcticsql.cli.engines import engine_options
 from arcticsql.cli.execution import Cancelled
 from arcticsql.cli.formatting import FORMATS, MACHINE_FORMATS
 from arcticsql.cli.repl import run_repl
@@ -43,12 +45,14 @@ class Options:
     config: str | None
     uri: str | None
     _connection: object = None
+    engine: object = None  # --engine spark (see arcticsql.cli.engines); None: DuckDB
 
     def connect(self):
         """The connection (opened on first use; a failure becomes a one-line error)."""
         if self._connection is None:
             try:
-                self._connection = connect(self.uri, self.config)
+                self._connection = (connect(self.uri, self.config) if self.engine is None
+                                    else self.engine.connect(self.uri, self.config))
             except Error as error:
                 raise click.ClickException(str(error)) from None
             click.get_current_context().call_on_close(self._connection.close)
@@ -122,6 +126,7 @@ _AS_OF = click.option("--as-of", "as_of", metavar="SNAPSHOT|TIME",
               help="Value of $NAME in the SQL (repeatable; values are strings, cast with $NAME::INT).")
 @_AS_OF
 @_format_options
+@engine_options
 @click.pass_obj
 def run(options: Options, files: tuple[str, ...], params: dict, as_of: str | None, fmt: str, output: str | None,
         max_rows: int | None) -> None:
@@ -144,6 +149,7 @@ def run(options: Options, files: tuple[str, ...], params: dict, as_of: str | Non
 @click.argument("sql")
 @_AS_OF
 @_format_options
+@engine_options
 @click.pass_obj
 def query(options: Options, sql: str, as_of: str | None, fmt: str, output: str | None, max_rows: int | None) -> None:
     """Run SQL (one or more statements; - reads them from standard input) and print the result.

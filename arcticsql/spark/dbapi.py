@@ -28,16 +28,17 @@ from arcticsql.writes.arctic import StoreResult
 
 
 def connect(uri: str | None = None, config: str | os.PathLike | dict | None = None, *, spark: SparkSession | None = None,
-            master: str = "local[*]", conf: dict[str, str] | None = None, read_log: str | None = None) -> SparkConnection:
+            master: str = "local[*]", conf: dict[str, str] | None = None, read_log: str | None = None,
+            quiet: bool = False) -> SparkConnection:
     """A connection running statements on ``spark``, or on a session made on ``master`` with ``conf`` (stopped
-    when the connection closes, unless it was already running)."""
+    when the connection closes, unless it was already running); ``quiet``: Spark logs nothing."""
     try:
         settings = load_settings(config, uri)
     except ConfigError as error:
         raise InterfaceError(str(error)) from None
     owned = spark is None and SparkSession.getActiveSession() is None
     if spark is None:
-        spark = spark_session(master, conf)
+        spark = spark_session(master, conf, quiet=quiet)
     return SparkConnection(SparkEngine(spark, settings, read_log=read_log), owned=owned)
 
 

@@ -36,7 +36,7 @@ from arcticsql.sources.pickles import learn_pickle_schemas
 from arcticsql.spark.errors import from_spark
 from arcticsql.spark.pickles import files_to_json
 from arcticsql.spark.plan import ROWS_PER_PARTITION, members_to_json
-from arcticsql.spark.startup import prepare
+from arcticsql.spark.startup import errors_unlogged, prepare
 from arcticsql.spark.tables import ArcticTable, resolve
 from arcticsql.spark.translate import Table
 from arcticsql.spark.translate import translate as to_spark
@@ -138,7 +138,8 @@ class SparkEngine:
             if outcome.frame is None:
                 return None, outcome.written
             try:
-                return outcome.frame.toArrow(), None
+                with errors_unlogged():
+                    return outcome.frame.toArrow(), None
             except Exception as failure:  # noqa: BLE001 - every failure is one line in the user's words
                 error = self.error(failure)
                 if not isinstance(error, SchemaGrew) or attempt == MAX_REPLANS or not self._learn(statement.text):
@@ -186,7 +187,8 @@ class SparkEngine:
             columns = translation.columns.get(item.table.name, tuple(item.table.columns))
             name = self._register(item, columns)
             sql = sql.replace(f"`{item.table.name}`", f"`{name}`")
-        return self.spark.sql(sql, args=_arguments(params))
+        with errors_unlogged():
+            return self.spark.sql(sql, args=_arguments(params))
 
     def _arctic_references(self, parsed: ParsedStatement) -> list[Reference]:
         """The references that name ArcticDB: all but a two-part name whose first part is a Spark database and

@@ -11,13 +11,18 @@ environment); locally they inherit this interpreter and its import path.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
+import tempfile
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from arcticsql.errors import InterfaceError
 from arcticsql.spark.pickles import PickleDataSource
 from arcticsql.spark.source import ArcticDataSource
 
@@ -39,23 +44,105 @@ def package_root() -> str:
     return str(Path(__file__).resolve().parents[2])
 
 
+#: Spark's logging for a session that must print nothing but results (the command line): errors reach the
+#: user as arcticsql's one-line messages instead.
+QUIET_LOG4J2 = """rootLogger.level = off
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %m%n
+"""
+
+
+def _quiet_java_options() -> str:
+    path = os.path.join(tempfile.gettempdir(), "arcticsql-spark-quiet-log4j2.properties")
+    if not os.path.exists(path):
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(QUIET_LOG4J2)
+    return f"-Dlog4j2.configurationFile=file:{path}"
+
+
 def session(master: str = "local[*]", conf: dict[str, str] | None = None, *, app_name: str = "arcticsql",
-            log_level: str = "ERROR") -> SparkSession:
-    """The active SparkSession, or a new one on ``master`` with ``conf``, prepared for arcticsql."""
+            log_level: str = "ERROR", quiet: bool = False) -> SparkSession:
+    """The active SparkSession, or a new one on ``master`` with ``conf``, prepared for arcticsql; ``quiet``:
+    Spark logs nothing (from its start, when this makes the session)."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     root = package_root()
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if root not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])  # inherited by a local JVM and its workers
+    running = SparkSession.getActiveSession() is not None
     builder = SparkSession.builder.master(master).appName(app_name)
+    if quiet:
+        conf = {"spark.driver.extraJavaOptions": _quiet_java_options(), **(conf or {})}
+        log_level = "OFF"
     settings = {**DEFAULTS, "spark.executorEnv.PYTHONPATH": os.environ["PYTHONPATH"],
                 "spark.executorEnv.PYSPARK_PYTHON": os.environ["PYSPARK_PYTHON"], **(conf or {}), **REQUIRED}
     for key, value in settings.items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    try:
+        if quiet and not running:
+            with _stderr_to(os.path.join(tempfile.gettempdir(), f"arcticsql-spark-{os.getpid()}.log")) as log:
+                spark = builder.getOrCreate()
+        else:
+            log, spark = None, builder.getOrCreate()
+    except Exception as error:  # noqa: BLE001 - a session that did not start is one line, saying why
+        raise _not_started(error, log) from None
+    if log is not None:
+        os.unlink(log)  # the JVM keeps writing its (silenced) output to the file it holds open
     spark.sparkContext.setLogLevel(log_level)
+    if quiet:
+        for name in QUERY_CONTEXT_LOGGERS:
+            logging.getLogger(name).disabled = True
     return prepare(spark)
+
+
+#: PySpark's loggers that print every analysis error with the JVM's stack trace (arcticsql reports it itself).
+QUERY_CONTEXT_LOGGERS = ("SQLQueryContextLogger", "DataFrameQueryContextLogger")
+
+
+@contextlib.contextmanager
+def errors_unlogged() -> Iterator[None]:
+    """PySpark's query-context loggers off inside the block: arcticsql reports the error in the user's words
+    (the log line would print it again, with the JVM's stack and internal view names)."""
+    loggers = [logging.getLogger(name) for name in QUERY_CONTEXT_LOGGERS]
+    before = [logger.disabled for logger in loggers]
+    for logger in loggers:
+        logger.disabled = True
+    try:
+        yield
+    finally:
+        for logger, disabled in zip(loggers, before, strict=True):
+            logger.disabled = disabled
+
+
+@contextlib.contextmanager
+def _stderr_to(path: str) -> Iterator[str]:
+    """Standard error (the file descriptor, which a JVM started meanwhile inherits) into ``path``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+    try:
+        yield path
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _not_started(error: BaseException, log: str | None) -> InterfaceError:
+    detail = ""
+    if log and os.path.exists(log):
+        with open(log, encoding="utf-8", errors="replace") as file:
+            lines = [line.strip() for line in file if line.strip()]
+        detail = f": {lines[-1]}" if lines else ""
+    if "JAVA_GATEWAY_EXITED" in str(error) or "Java gateway" in str(error):
+        return InterfaceError(f"Spark did not start (it needs Java 17: is JAVA_HOME set?){detail}")
+    return InterfaceError(f"Spark did not start: {' '.join(str(error).split())[:300]}{detail}")
 
 
 def prepare(spark: SparkSession) -> SparkSession:

@@ -24,6 +24,7 @@ from collections.abc import Collection
 import pyarrow as pa
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import (
+    ArrayType,
     BinaryType,
     BooleanType,
     ByteType,
@@ -68,6 +69,8 @@ def spark_type(kind: pa.DataType) -> DataType:
         return BinaryType()
     if pa.types.is_decimal(kind) and kind.precision <= 38:
         return DecimalType(kind.precision, kind.scale)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return ArrayType(spark_type(kind.value_type))
     raise NotSupportedError(f"a column of type {kind} has no Spark type")
 
 

@@ -31,6 +31,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F  # noqa: N812 - PySpark's own convention
 
 from arcticsql.errors import DataError, ProgrammingError
+from arcticsql.spark.startup import errors_unlogged
 from arcticsql.spark.types import arrow_target
 from arcticsql.sql.commands import PICKLE_SCHEME, StoreCommand
 from arcticsql.sql.references import parse_statement
@@ -112,7 +113,8 @@ def _storable(frame: DataFrame, index: str) -> tuple[DataFrame, tuple[str, ...]]
         f.name == index or f.dataType.typeName() in ("boolean", "byte", "short", "integer", "long"))]
     if not checked:
         return frame, ()
-    counts = frame.select([F.count_if(F.col(f"`{f.name}`").isNull()).alias(f"n{i}") for i, f in enumerate(checked)]).first()
+    with errors_unlogged():
+        counts = frame.select([F.count_if(F.col(f"`{f.name}`").isNull()).alias(f"n{i}") for i, f in enumerate(checked)]).first()
     notes = []
     for position, field_ in enumerate(checked):
         if not counts[position]:
@@ -136,7 +138,8 @@ def _stage(engine, frame: DataFrame, library: str, symbol: str, index: str, *, c
     try:
         options = {**engine.source_options(), "library": library, "symbol": symbol, "index": index, "handoff": handoff,
                    "cast_to_existing": "true" if cast else "false"}
-        ordered.write.format("arcticdb").mode("append").options(**options).save()
+        with errors_unlogged():
+            ordered.write.format("arcticdb").mode("append").options(**options).save()
         with open(handoff, "rb") as file:
             parts = pickle.load(file)  # written by the job's commit, on this machine
     finally:
