@@ -99,3 +99,14 @@ def store_conn(request, tmp_path):
     connection = arcticsql.connect(uri=uri, config={})
     yield connection
     connection.close()
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local[2] SparkSession for the whole test session (Spark takes 5-20 s to start)."""
+    import arcticsql.spark  # PySpark (the spark extra) is loaded only by the tests that use Spark
+
+    session = arcticsql.spark.session("local[2]", conf={"spark.sql.shuffle.partitions": "2",
+                                                        "spark.ui.enabled": "false"}, quiet=True)
+    yield session
+    session.stop()

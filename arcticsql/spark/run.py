@@ -14,7 +14,6 @@ statement uses (:mod:`arcticsql.spark.source`, :mod:`arcticsql.spark.pickles`), 
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -70,8 +69,7 @@ class _Prepared:
 
     table: Table
     kind: str                # arctic | pickle | frame
-    source: Any              # ArcticTable, a read_pickle source, or an Arrow table
-    key: tuple
+    source: Any              # ArcticTable, (location, read_pickle source), or an Arrow table
 
 
 class SparkEngine:
@@ -92,7 +90,8 @@ class SparkEngine:
         if local.get("base_path"):
             local["base_path"] = os.path.abspath(local["base_path"])
         self.settings_text = settings_json(settings, storage={**storage, "local": local})
-        self._views: dict[tuple, str] = {}
+        self._statement_views: list[str] = []   # the views of the statement run last
+        self._kept_views: set[str] = set()       # views a CREATE VIEW statement reads
         #: Temp view names -> what the user wrote (errors name tables as the user did).
         self.shown: dict[str, str] = {}
 
@@ -173,22 +172,39 @@ class SparkEngine:
                 "the Spark engine runs queries, CREATE TEMP VIEW, and writes to ArcticDB or pickle files (COPY ... "
                 f"TO 'arctic://...', INSERT INTO / CREATE TABLE library.symbol AS ...); not {_kind(tree)}")
         references = self._arctic_references(parsed)
-        prepared: dict[int, _Prepared] = {}
+        resolved: dict[int, _Prepared] = {}
+        prepared: list[_Prepared] = []
 
         def lookup(reference: Reference | FunctionReference) -> Table:
+            # resolved (versions pinned) once per reference; a view for each place it is read
             key = id(reference)
-            if key not in prepared:
-                prepared[key] = self._prepare(reference)
-            return prepared[key].table
+            if key not in resolved:
+                resolved[key] = self._prepare(reference)
+            item = resolved[key]
+            item = _Prepared(Table(_PLACEHOLDER.format(next(_NAMES)), item.table.columns, item.table.shown),
+                             item.kind, item.source)
+            prepared.append(item)
+            return item.table
 
         translation = to_spark(_only_ours(parsed, references), lookup)
+        self._drop_views()
         sql = translation.sql
-        for item in prepared.values():
+        for item in prepared:
             columns = translation.columns.get(item.table.name, tuple(item.table.columns))
             name = self._register(item, columns)
             sql = sql.replace(f"`{item.table.name}`", f"`{name}`")
+        if isinstance(tree, exp.Create):
+            self._kept_views.update(self._statement_views)  # the user's view reads them from now on
+            self._statement_views.clear()
         with errors_unlogged():
             return self.spark.sql(sql, args=_arguments(params))
+
+    def _drop_views(self) -> None:
+        """Drop the views of the previous statement (a DataFrame already made from them keeps working)."""
+        for name in self._statement_views:
+            self.spark.catalog.dropTempView(name)
+            self.shown.pop(name, None)
+        self._statement_views.clear()
 
     def _arctic_references(self, parsed: ParsedStatement) -> list[Reference]:
         """The references that name ArcticDB: all but a two-part name whose first part is a Spark database and
@@ -205,50 +221,59 @@ class SparkEngine:
         return found
 
     def _prepare(self, reference: Reference | FunctionReference) -> _Prepared:
+        """Resolve what a reference reads: pin an ArcticDB table's versions, list a pickle dataset's files, or
+        compute a catalog table or pickle listing on the driver."""
         placeholder = _PLACEHOLDER.format(next(_NAMES))
         if isinstance(reference, FunctionReference):
             source = self.session.function_source(reference)
             shown = f"{reference.function}({reference.argument!r})"
             if isinstance(source, pa.Table):  # pickle_files(): the listing, made on the driver
-                return self._frame_table(placeholder, source, shown, ("pickle_files", reference.argument))
+                return _Prepared(Table(placeholder, _types(spark_schema(source.schema)), shown), "frame", source)
             schema = spark_schema(source.schema)
-            return _Prepared(Table(placeholder, _types(schema), shown), "pickle", (reference.argument, source),
-                             ("pickle", source.key))
+            return _Prepared(Table(placeholder, _types(schema), shown), "pickle", (reference.argument, source))
         name = reference.name
         shown = str(name) if reference.as_of is None else f"{name} AT {reference.as_of}"
         if name.library == CATALOG_LIBRARY:
             if name.symbol not in CATALOG_SCHEMAS:
                 self.session.source_for(reference)  # the catalog's own error for an unknown catalog table
             table = build_catalog_table(self.catalog, name.symbol, lambda library, symbol=None: True)
-            return self._frame_table(placeholder, table, f"arcticsql.{name.symbol}", ("catalog", name.symbol))
+            return _Prepared(Table(placeholder, _types(spark_schema(table.schema)), shown), "frame", table)
         arctic = resolve(self.catalog, name, reference.as_of)
-        key = ("arctic", tuple((m.library, m.symbol, m.version) for m in arctic.members), arctic.wildcard,
-               tuple(arctic.arrow.names))
-        return _Prepared(Table(placeholder, _types(arctic.schema), shown), "arctic", arctic, key)
-
-    def _frame_table(self, placeholder: str, table: pa.Table, shown: str, key: tuple) -> _Prepared:
-        """A table computed on the driver (a catalog table, a pickle listing): never reused (it changes)."""
-        return _Prepared(Table(placeholder, _types(spark_schema(table.schema)), shown), "frame", table,
-                         (*key, next(_NAMES)))
+        return _Prepared(Table(placeholder, _types(arctic.schema), shown), "arctic", arctic)
 
     def _register(self, item: _Prepared, columns: tuple[str, ...]) -> str:
-        """The temp view reading ``columns`` of a prepared table (one per distinct content and columns)."""
-        key = (*item.key, columns)
-        name = self._views.get(key)
-        if name is not None and self.spark.catalog.tableExists(name):
-            return name
-        name = f"__arcticsql_{hashlib.sha1(repr(key).encode()).hexdigest()[:16]}"
+        """A new temp view reading ``columns`` of a prepared table, for one place a statement reads it.
+
+        One view per place and statement: Spark 4.3 keeps a single planned read per Python data source
+        relation (the last pushdown wins), so two scans of one view, in one statement or one after another,
+        could read rows planned for other filters. ArcticDB tables and pickle datasets are ``CREATE TEMPORARY
+        VIEW ... USING`` views."""
+        name = f"__arcticsql_{next(_NAMES)}"
         if item.kind == "arctic":
-            frame = self._arctic_frame(item.source, columns)
+            table: ArcticTable = item.source
+            options = {**self.source_options(), "members": members_to_json(table.members),
+                       "wildcard": "true" if table.wildcard else "false"}
+            self._using_view(name, "arcticdb", _narrowed(table.schema, columns), options)
         elif item.kind == "pickle":
-            frame = self._pickle_frame(*item.source, columns)
+            location, source = item.source
+            options = {**self.source_options(), "location": _absolute(location),
+                       "files": files_to_json(list(source.entries)), "declared": json.dumps(list(source.data_schema.names))}
+            self._using_view(name, "arcticsql_pickle", _narrowed(spark_schema(source.schema), columns), options)
         else:
-            table = item.source.select([c for c in item.source.column_names if c.lower() in {x.lower() for x in columns}])
-            frame = self.spark.createDataFrame(table)
-        frame.createOrReplaceTempView(name)
-        self._views[key] = name
+            wanted = {column.lower() for column in columns}
+            table = item.source.select([c for c in item.source.column_names if c.lower() in wanted])
+            self.spark.createDataFrame(table).createOrReplaceTempView(name)
+        self._statement_views.append(name)
         self.shown[name] = item.table.shown
         return name
+
+    def _using_view(self, name: str, source: str, schema: StructType, options: dict[str, str]) -> None:
+        columns = ", ".join(f"{_quoted(f.name)} {f.dataType.simpleString()}{'' if f.nullable else ' NOT NULL'}"
+                            for f in schema.fields)
+        settings = ", ".join(f"{_quoted(key)} {_literal(value)}" for key, value in options.items())
+        with errors_unlogged():
+            self.spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW {_quoted(name)} ({columns}) USING {source} "
+                           f"OPTIONS ({settings})")
 
     def source_options(self) -> dict[str, str]:
         options = {"uri": self.settings.arctic_uri, "settings": self.settings_text,
@@ -256,17 +281,6 @@ class SparkEngine:
         if self.read_log:
             options["read_log"] = self.read_log
         return options
-
-    def _arctic_frame(self, table: ArcticTable, columns: tuple[str, ...]) -> DataFrame:
-        options = {**self.source_options(), "members": members_to_json(table.members),
-                   "wildcard": "true" if table.wildcard else "false"}
-        return self.spark.read.format("arcticdb").schema(_narrowed(table.schema, columns)).options(**options).load()
-
-    def _pickle_frame(self, location: str, source, columns: tuple[str, ...]) -> DataFrame:
-        options = {**self.source_options(), "location": _absolute(location), "files": files_to_json(list(source.entries)),
-                   "declared": json.dumps(list(source.data_schema.names))}
-        schema = _narrowed(spark_schema(source.schema), columns)
-        return self.spark.read.format("arcticsql_pickle").schema(schema).options(**options).load()
 
     # -- writes ------------------------------------------------------------------------------------------------
     def _write(self, command: StoreCommand, params: Any) -> StoreResult | SavedPickle:
@@ -306,6 +320,15 @@ def _types(schema: StructType) -> dict[str, str]:
 def _narrowed(schema: StructType, columns: tuple[str, ...]) -> StructType:
     wanted = {column.lower() for column in columns}
     return StructType([field for field in schema.fields if field.name.lower() in wanted])
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _literal(text: str) -> str:
+    """A Spark SQL string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _arguments(params: Any) -> Any:

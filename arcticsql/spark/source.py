@@ -216,9 +216,14 @@ class ArcticReader(DataSourceReader):
         return conform(shaped, target, member.label, constants)
 
     def _log(self, record: dict) -> None:
-        if self.read_log:
-            with open(self.read_log, "a", encoding="utf-8") as log:  # one short line: appended whole
-                log.write(json.dumps(record, default=str) + "\n")
+        _log(self.read_log, record)
+
+
+def _log(path: str | None, record: dict) -> None:
+    """Describe a read or a write in the log at ``path``, if any (one JSON line, appended whole)."""
+    if path:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(json.dumps(record, default=str) + "\n")
 
 
 def _describe(piece: Piece) -> dict:
@@ -252,6 +257,7 @@ class ArcticStagingWriter(DataSourceArrowWriter):
         self.symbol = options["symbol"]
         self.index = _option(options, "index")
         self.handoff = options["handoff"]
+        self.read_log = _option(options, "read_log")
         self.cast = _option(options, "cast_to_existing", "false") == "true"
         catalog = worker_catalog(self.uri, self.settings_text)
         lib = catalog.library(self.library)
@@ -298,6 +304,8 @@ class ArcticStagingWriter(DataSourceArrowWriter):
         frame = arrow_to_frame(table, index=self.index, existing=self.existing)
         part.stage_results.append(lib.stage(self.symbol, frame, validate_index=True, sort_on_index=False))
         part.metadata.append(auto_metadata(frame))
+        _log(self.read_log, {"event": "stage", "library": self.library, "symbol": self.symbol, "rows": len(frame),
+                             "pid": os.getpid()})
         if part.sample is None:
             part.sample = frame.iloc[:0]
         return list(held.to_batches()), held.num_rows

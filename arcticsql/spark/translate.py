@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.optimizer.pushdown_projections import pushdown_projections
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import traverse_scope
 
@@ -121,7 +120,7 @@ def refuse(tree: exp.Expression) -> None:
 def translate(parsed: ParsedStatement, lookup: Lookup) -> Translation:
     """Spark SQL for ``parsed``; ``lookup`` gives the table each ArcticDB reference and table function reads
     (called only once the statement is known to be translatable)."""
-    tree = spark_tree(parsed)
+    tree = _inline_shared_ctes(spark_tree(parsed))
     by_end = {r.end: r for r in parsed.references}
     by_call = {(f.function, f.argument): f for f in parsed.functions}
     symbols = [r.name.symbol for r in parsed.references]
@@ -148,11 +147,36 @@ def translate(parsed: ParsedStatement, lookup: Lookup) -> Translation:
             new.set("alias", alias)
         node.replace(new)
     types = _column_types(tables)
+    tree = tree.transform(lambda n: _qualify(n) if isinstance(n, exp.Select) and n.args.get("qualify") else n)
     tree = tree.transform(lambda n: _time_bucket(n, types) if isinstance(n, exp.DateBin) else n)
     tree = tree.transform(lambda n: _first_last(n) if isinstance(n, (exp.First, exp.Last)) else n)
     tree = tree.transform(lambda n: _epoch(n, types) if isinstance(n, (exp.UnixToTime, exp.TimeToUnix)) else n)
     tree = tree.transform(lambda n: _epoch_call(n, types) if isinstance(n, exp.Anonymous) else n)
     return Translation(tree.sql("spark"), _needed(tree, tables))
+
+
+def _inline_shared_ctes(tree: exp.Expression) -> exp.Expression:
+    """Every CTE named more than once replaced by its query at each use, so that each use reads its own views:
+    Spark 4.3 keeps one planned read per Python data source relation, so two scans of one view with different
+    pushed filters would both read the rows planned last."""
+    while True:
+        ctes = {cte.alias_or_name.lower(): cte for cte in tree.find_all(exp.CTE)
+                if not (isinstance(cte.parent, exp.With) and cte.parent.args.get("recursive"))}
+        uses: dict[str, list[exp.Table]] = {}
+        for table in tree.find_all(exp.Table):
+            if isinstance(table.this, exp.Identifier) and not table.args.get("db") and table.name.lower() in ctes:
+                uses.setdefault(table.name.lower(), []).append(table)
+        shared = next((name for name, tables in uses.items() if len(tables) > 1), None)
+        if shared is None:
+            return tree
+        cte = ctes[shared]
+        for table in uses[shared]:
+            alias = table.alias or cte.alias_or_name
+            table.replace(exp.Subquery(this=cte.this.copy(), alias=exp.TableAlias(this=exp.to_identifier(alias))))
+        with_ = cte.parent
+        cte.pop()
+        if isinstance(with_, exp.With) and not with_.expressions:
+            with_.pop()
 
 
 # -- columns each table reads ----------------------------------------------------------------------------------
@@ -165,7 +189,6 @@ def _needed(tree: exp.Expression, tables: dict[str, Table]) -> dict[str, tuple[s
     try:
         qualified = qualify(tree.copy(), schema=schema, dialect="spark", validate_qualify_columns=False,
                             quote_identifiers=False, identify=False)
-        qualified = pushdown_projections(qualified)
         scopes = list(traverse_scope(qualified))
     except Exception:  # noqa: BLE001 - sqlglot's optimizer is best effort: read every column
         return every
@@ -246,6 +269,24 @@ def _time_bucket(node: exp.DateBin, types: dict[str, str]) -> exp.Expression:
     bucket = f"TIMESTAMP_MICROS({micros} - PMOD({micros} - {start}, {width}))"
     naive = (_type_of(value, types) or "timestamp_ntz") != "timestamp"
     return sqlglot.parse_one(f"CAST({bucket} AS TIMESTAMP_NTZ)" if naive else bucket, read="spark")
+
+
+def _qualify(select: exp.Select) -> exp.Expression:
+    """``SELECT ... QUALIFY c ORDER BY o LIMIT n`` as ``SELECT * EXCEPT (k) FROM (SELECT ..., c AS k) WHERE k
+    ORDER BY o LIMIT n`` (sqlglot's own rewrite for Spark leaves its helper column in ``SELECT *``)."""
+    keep = "__arcticsql_qualify"
+    inner = select.copy()
+    condition = inner.args["qualify"].this
+    order, limit, offset = inner.args.get("order"), inner.args.get("limit"), inner.args.get("offset")
+    for name in ("qualify", "order", "limit", "offset"):
+        inner.set(name, None)
+    inner = inner.select(exp.alias_(condition, keep), copy=False)
+    outer = exp.select(exp.Star(except_=[exp.column(keep)])).from_(inner.subquery("__arcticsql_qualified"))
+    outer = outer.where(exp.column(keep))
+    for name, value in (("order", order), ("limit", limit), ("offset", offset)):
+        if value is not None:
+            outer.set(name, value)
+    return outer
 
 
 def _first_last(node: exp.Expression) -> exp.Expression:
