@@ -138,6 +138,10 @@ QUERIES_SET = [
     # versions and snapshots
     "SELECT count(*), max(high) FROM prices_daily.{t0} AT (VERSION => 0)",
     "SELECT symbol, count(*), max(high) FROM \"prices_daily/*\" AT (SNAPSHOT => 'demo') GROUP BY ALL",
+    # one table read twice with different filters, in one statement and through a CTE used twice
+    "SELECT (SELECT count(*) FROM misc.nans WHERE n > 15), (SELECT count(*) FROM misc.nans), "
+    "(SELECT sum(n) FROM misc.nans WHERE ts >= '2024-01-10')",
+    "WITH b AS (SELECT ts, n FROM misc.nans) SELECT (SELECT count(*) FROM b WHERE n < 3), (SELECT count(*) FROM b)",
     # pickle datasets and the catalog
     "SELECT market_type, model_type, count(*), avg(close) FROM read_pickle('index/*/gbm/*.pkl') "
     "WHERE market_type = 'spx' GROUP BY ALL",

@@ -72,7 +72,7 @@ def from_spark(error: BaseException, names: Mapping[str, str] | None = None) -> 
         kind, message = marked[-1]
         cls = getattr(errors, kind, None)
         cls = cls if isinstance(cls, type) and issubclass(cls, Error) else errors.DatabaseError
-        return cls(message.strip())
+        return cls(redact(message.strip()))
     kind = next((cls for name, cls in _KINDS.items() if name in type(error).__name__), None)
     if kind is None:
         kind = errors.OperationalError if _PYTHON_WORKER in text else errors.DatabaseError
