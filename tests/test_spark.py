@@ -276,9 +276,9 @@ def test_a_sub_microsecond_value_is_an_error_naming_the_symbol(demo, engine):
     with pytest.raises(arcticsql.DataError, match="misc/nanos: column 'at'") as raised:
         engine.cursor().execute("SELECT at FROM misc.nanos")
     assert "\n" not in str(raised.value) and SECRET not in str(raised.value)
-    lib.write("nano_index", pd.DataFrame({"x": [1.0]}, index=pd.DatetimeIndex([1], name="ts")))
-    with pytest.raises(arcticsql.NotSupportedError, match="finer than a microsecond"):
-        engine.cursor().execute("SELECT * FROM misc.nano_index")
+    lib.write("nano_index", pd.DataFrame({"x": [1.0, 2.0]}, index=pd.DatetimeIndex([0, 1], name="ts")))
+    with pytest.raises(arcticsql.DataError, match="misc/nano_index: column 'ts'"):
+        engine.cursor().execute("SELECT * FROM misc.nano_index")  # never rounded
 
 
 # -- writes --------------------------------------------------------------------------------------------------
@@ -381,4 +381,10 @@ def test_run_with_the_spark_engine_prints_what_duckdb_prints(demo, spark, tmp_pa
     refused = runner.invoke(cli, [*common, "run", "--engine", "spark", str(QUERIES / "03_news_sentiment_asof.sql")])
     assert refused.exit_code == 1
     assert "ASOF JOIN is not supported on the Spark engine" in refused.output and "Traceback" not in refused.output
-    assert not spark.sparkContext._jsc.sc().isStopped()  # a session it did not start is left running
+    copy = runner.invoke(cli, [*common, "query", "--engine", "spark",
+                               "COPY (SELECT ts, n FROM misc.nans) TO 'arctic://features/spark/cli'"])
+    assert copy.exit_code == 0, copy.output
+    cells = [cell.strip() for line in copy.output.splitlines() for cell in line.split("│")]
+    assert cells[cells.index("features"):cells.index("features") + 5] == ["features", "spark/cli", "0", "20", "write"]
+    assert spark.sparkContext.getConf().get("spark.master") == "local[2]"  # the running session, left running
+    assert spark.range(3).count() == 3

@@ -24,6 +24,7 @@ _MARKED = re.compile(r"\[arcticsql:(\w+)\] ([^\n]*)")
 _ERROR_CLASS = re.compile(r"^\s*\[[A-Z0-9_.]+\]\s*")
 _SQLSTATE = re.compile(r"\s*SQLSTATE: \w+.*$")
 _PYTHON_WORKER = "An exception was thrown from the Python worker"
+_JAVA_CLASS = re.compile(r"^([a-z0-9_]+\.)+[A-Za-z0-9_$]+(Exception|Error): ")
 
 #: Spark's exception class names, and the arcticsql error each one is.
 _KINDS = {
@@ -83,6 +84,8 @@ def user_message(text: str, names: Mapping[str, str] | None = None) -> str:
     """Spark's message as one line: its first, without the error class, SQLSTATE and plan; view names
     replaced by the user's names; credentials redacted."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("An error occurred while calling"):  # py4j: the JVM's message next
+        lines = [_JAVA_CLASS.sub("", lines[1].lstrip(": "))]
     if lines and lines[0].startswith(_PYTHON_WORKER):
         lines = [line for line in lines if not line.startswith(("Traceback", "File ", _PYTHON_WORKER))][-1:] or lines
     first = lines[0] if lines else "Spark failed"

@@ -35,7 +35,7 @@ from arcticsql.sources.pickles import learn_pickle_schemas
 from arcticsql.spark.errors import from_spark
 from arcticsql.spark.pickles import files_to_json
 from arcticsql.spark.plan import ROWS_PER_PARTITION, members_to_json
-from arcticsql.spark.startup import errors_unlogged, prepare
+from arcticsql.spark.startup import activate, errors_unlogged, prepare
 from arcticsql.spark.tables import ArcticTable, resolve
 from arcticsql.spark.translate import Table
 from arcticsql.spark.translate import translate as to_spark
@@ -113,6 +113,7 @@ class SparkEngine:
     def execute(self, statement: Statement, params: Any = None) -> Outcome:
         """One statement: a query's DataFrame (analysed, not run), or what a store command wrote."""
         try:
+            activate(self.spark)
             parsed = parse_statement(statement.text)
             command = store_command(parsed, statement.text)
             if command is not None:

@@ -33,12 +33,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 import pyarrow as pa
+from arcticdb import ReadRequest
 from pyspark.sql.datasource import DataSource, DataSourceArrowWriter, DataSourceReader, WriterCommitMessage
 from pyspark.sql.types import StructType
 
 from arcticsql.catalog import Catalog
 from arcticsql.conform import conform
-from arcticsql.errors import ProgrammingError
+from arcticsql.errors import DatabaseError, ProgrammingError
 from arcticsql.missing import nan_to_null
 from arcticsql.sources.plan import ReadPlan, query_builder
 from arcticsql.spark.errors import reported
@@ -167,33 +168,69 @@ class ArcticReader(DataSourceReader):
 
     # -- reading (executors) ------------------------------------------------------------------------------------
     def read(self, partition: ArcticPartition) -> Iterator[pa.RecordBatch]:
+        """The partition's rows: its whole-symbol pieces (a wildcard's small symbols, date slices) with one
+        ArcticDB ``read_batch`` per library (their reads overlap, which matters on object storage), a large
+        symbol's row ranges in chunks."""
         catalog = worker_catalog(self.uri, self.settings_text)
         with reported(catalog.store):
             target = arrow_target(self.schema)
+            batched: dict[str, list[Piece]] = {}
             for piece in partition.pieces:
-                yield from self._read_piece(catalog, piece, target)
+                if piece.date_range is not None or (piece.row_range is None and piece.member.rows <= self.chunk_rows):
+                    batched.setdefault(piece.member.library, []).append(piece)
+                else:
+                    yield from self._read_chunks(catalog, piece, target)
+            for library, pieces_ in batched.items():
+                yield from self._read_batch(catalog.library(library), pieces_, target)
 
-    def _read_piece(self, catalog: Catalog, piece: Piece, target: pa.Schema) -> Iterator[pa.RecordBatch]:
-        member = piece.member
-        library = catalog.library(member.library)
+    def _columns(self, member: Member, target: pa.Schema) -> list[str]:
+        """The ArcticDB columns to read of a member (the index comes with any read)."""
         wanted = [f.name for f in target if not (self.wildcard and f.name in KEY_COLUMNS)]
         columns = [member.stored[c] for c in wanted if c in member.stored and c not in member.index_columns]
         if not columns and member.range_index is not None:
             values = [c for c in member.stored if c not in member.index_columns]
             columns = [member.stored[values[0]]] if values else []  # a row count needs one column
+        return columns
+
+    def _read_chunks(self, catalog: Catalog, piece: Piece, target: pa.Schema) -> Iterator[pa.RecordBatch]:
+        member = piece.member
+        library = catalog.library(member.library)
+        columns = self._columns(member, target)
         q = query_builder(ReadPlan(clauses=piece.clauses)) if piece.clauses else None
         for call in read_calls(piece, self.chunk_rows):
             first_row = call.pop("first_row")
             table = library.read(member.symbol, as_of=member.version, columns=columns, query_builder=q,
                                  output_format="pyarrow", **call).data
-            self._log({"event": "read", "library": member.library, "symbol": member.symbol,
-                       "version": member.version, "columns": columns, "query_builder": str(q) if q else None,
-                       "date_range": [str(v) if v is not None else None for v in call["date_range"]]
-                       if "date_range" in call else None,
-                       "row_range": list(call["row_range"]) if "row_range" in call else None,
-                       "rows": table.num_rows, "pid": os.getpid()})
+            self._logged_read(member, columns, q, call, table.num_rows)
             if table.num_rows:
                 yield from self.decode(table, member, target, first_row).to_batches()
+
+    def _read_batch(self, library, pieces_: list[Piece], target: pa.Schema) -> Iterator[pa.RecordBatch]:
+        requests, calls = [], []
+        for piece in pieces_:
+            member = piece.member
+            (call,) = read_calls(piece, self.chunk_rows)
+            call.pop("first_row")
+            q = query_builder(ReadPlan(clauses=piece.clauses)) if piece.clauses else None
+            columns = self._columns(member, target)
+            requests.append(ReadRequest(member.symbol, as_of=member.version, columns=columns, query_builder=q,
+                                        date_range=call.get("date_range")))
+            calls.append((member, columns, q, call))
+        for (member, columns, q, call), item in zip(calls, library.read_batch(requests, output_format="pyarrow"),
+                                                    strict=True):
+            if not hasattr(item, "data"):
+                raise DatabaseError(f"reading {member.label} failed: {getattr(item, 'exception_string', item)}")
+            self._logged_read(member, columns, q, call, item.data.num_rows)
+            if item.data.num_rows:
+                yield from self.decode(item.data, member, target, 0).to_batches()
+
+    def _logged_read(self, member: Member, columns: list[str], q, call: dict, rows: int) -> None:
+        self._log({"event": "read", "library": member.library, "symbol": member.symbol, "version": member.version,
+                   "columns": columns, "query_builder": str(q) if q else None,
+                   "date_range": [str(v) if v is not None else None for v in call["date_range"]]
+                   if "date_range" in call else None,
+                   "row_range": list(call["row_range"]) if "row_range" in call else None,
+                   "rows": rows, "pid": os.getpid()})
 
     def decode(self, table: pa.Table, member: Member, target: pa.Schema, first_row: int) -> pa.Table:
         """ArcticDB's Arrow output in the declared shape: names, a RangeIndex as row numbers, NaN as NULL

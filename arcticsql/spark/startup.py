@@ -104,6 +104,15 @@ def session(master: str = "local[*]", conf: dict[str, str] | None = None, *, app
 QUERY_CONTEXT_LOGGERS = ("SQLQueryContextLogger", "DataFrameQueryContextLogger")
 
 
+def activate(spark: SparkSession) -> None:
+    """Make ``spark`` the active session of the calling thread, in the JVM too (as PySpark's own
+    ``createDataFrame`` does): a data source write started from another thread than the one that made the
+    session (the shell runs each statement on its own thread) otherwise fails with DATA_SOURCE_NOT_FOUND."""
+    jvm, session = getattr(spark, "_jvm", None), getattr(spark, "_jsparkSession", None)
+    if jvm is not None and session is not None:  # a classic session (Spark Connect has neither, and no need)
+        jvm.org.apache.spark.sql.SparkSession.setActiveSession(session)
+
+
 @contextlib.contextmanager
 def errors_unlogged() -> Iterator[None]:
     """PySpark's query-context loggers off inside the block: arcticsql reports the error in the user's words

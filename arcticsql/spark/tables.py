@@ -40,7 +40,7 @@ class ArcticTable:
 def resolve(catalog: Catalog, name: TableName, as_of=None) -> ArcticTable:
     """Pin the symbol versions ``name`` (exact or a pattern) names at ``as_of`` and declare the table."""
     if name.is_pattern:
-        schemas, _kept = catalog.wildcard(name, as_of)
+        schemas = _pinned(catalog, name, catalog.wildcard(name, as_of))
         spelling: dict[str, str] = {}
         for schema in schemas:  # a column is named as first seen, whatever its case in later members
             for column in schema.names:
@@ -48,6 +48,24 @@ def resolve(catalog: Catalog, name: TableName, as_of=None) -> ArcticTable:
         schemas = [schema.respelled(spelling) for schema in schemas]
         return declare(name, schemas, wildcard=True)
     return declare(name, [catalog.schema(name.library, name.symbol, as_of)], wildcard=False)
+
+
+def _pinned(catalog: Catalog, name: TableName, found: list[tuple[SymbolSchema, bool]]) -> list[SymbolSchema]:
+    """A wildcard's members with every version pinned now: the catalog hands back the latest version it saw
+    of a member it knows (the DuckDB engine checks it on reading); those are pinned again, in one batched call
+    per library, so every task of the query reads the version the store has now."""
+    seen: dict[str, list[str]] = {}
+    for schema, only_seen in found:
+        if only_seen:
+            seen.setdefault(schema.library, []).append(schema.symbol)
+    if not seen:
+        return [schema for schema, _only_seen in found]
+    now = {(s.library, s.symbol): s for library, symbols in seen.items() for s in catalog.schemas(library, symbols)}
+    pinned = [now.get((s.library, s.symbol)) if only_seen else s for s, only_seen in found]
+    pinned = [schema for schema in pinned if schema is not None]  # deleted since it was listed
+    if not pinned:
+        raise catalog.no_match(name.library, name.symbol)
+    return pinned
 
 
 def declare(name: TableName, schemas: list[SymbolSchema], *, wildcard: bool) -> ArcticTable:
@@ -78,6 +96,7 @@ def _never_null(schema: SymbolSchema) -> set[str]:
 
 
 def _check_index(schema: SymbolSchema) -> None:
+    """A nanosecond index (known when the catalog checks for whole microseconds) is refused at once."""
     if not schema.index_columns:
         return
     first = schema.arrow.field(schema.index_columns[0])
