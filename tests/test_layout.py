@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "arcticsql"
 #: Modules a function may import lazily, each because it pulls in an optional dependency.
 DEFERRED = {
     "arcticsql.cli.magics",  # IPython (the notebook extra)
+    "arcticsql.spark.dbapi",  # PySpark (the spark extra), for run/query --engine spark
 }
 
 

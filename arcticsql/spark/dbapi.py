@@ -25,6 +25,7 @@ from arcticsql.errors import InterfaceError, ProgrammingError
 from arcticsql.spark.run import SparkEngine
 from arcticsql.spark.startup import session as spark_session
 from arcticsql.writes.arctic import StoreResult
+from arcticsql.writes.commands import Changed
 
 
 def connect(uri: str | None = None, config: str | os.PathLike | dict | None = None, *, spark: SparkSession | None = None,
@@ -115,7 +116,7 @@ class SparkCursor:
         if written is not None:
             self.message = str(written)
             self.rowcount = written.rows
-            table = _written_table(written)
+            table = None if isinstance(written, Changed) else _written_table(written)  # DROP, DELETE: a message
         if table is not None:
             self._table = table
             self.description = [(name, str(kind), None, None, None, None, None)

@@ -47,6 +47,7 @@ from arcticsql.sql.names import CATALOG_LIBRARY
 from arcticsql.sql.references import FunctionReference, ParsedStatement, Reference, parse_statement
 from arcticsql.sql.tokens import Statement, split_statements
 from arcticsql.writes.arctic import StoreResult
+from arcticsql.writes.commands import Changed
 from arcticsql.writes.pickles import SavedPickle
 
 _NAMES = itertools.count()
@@ -115,7 +116,7 @@ class SparkEngine:
         try:
             activate(self.spark)
             parsed = parse_statement(statement.text)
-            command = store_command(parsed, statement.text)
+            command = store_command(_only_ours(parsed, self._arctic_references(parsed)), statement.text)
             if command is not None:
                 return Outcome(written=self._write(command, params))
             return Outcome(frame=self.dataframe(parsed, params))
@@ -291,7 +292,7 @@ class SparkEngine:
         return write(self, command, params)
 
     def _written_frame(self, written) -> DataFrame | None:
-        if written is None:
+        if written is None or isinstance(written, Changed):
             return None
         if isinstance(written, StoreResult):
             return self.spark.createDataFrame(

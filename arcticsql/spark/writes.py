@@ -1,8 +1,10 @@
 """Store commands on the Spark engine: ``COPY (...) TO 'arctic://lib/sym'``, ``INSERT INTO lib.sym``,
-``CREATE TABLE lib.sym AS`` and ``COPY (...) TO 'pkl://...'``.
+``CREATE TABLE lib.sym AS``, ``COPY (...) TO 'pkl://...'``, ``DROP TABLE`` and ``DELETE``.
 
-The DuckDB engine's modes, metadata and routing are kept. A write (``MODE 'write'``) or append whose rows
-have one timestamp index column runs in parallel, with ArcticDB's staged writes:
+They run as on the DuckDB engine (:func:`arcticsql.writes.commands.run_store_command`: options, routing,
+modes, metadata, checks, an INSERT's columns met by name or position), with Spark running the queries. A
+write (``MODE 'write'``) or append whose rows have one timestamp index column runs in parallel, with
+ArcticDB's staged writes:
 
 1. the query's rows are range-partitioned and sorted by the index (rows with one index value stay in one
    task), after one pass that finds NULLs where ArcticDB cannot store them (an index, a boolean; an
@@ -24,6 +26,7 @@ import os
 import pickle
 import shutil
 import tempfile
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
@@ -33,15 +36,13 @@ from pyspark.sql import functions as F  # noqa: N812 - PySpark's own convention
 from arcticsql.errors import DataError, ProgrammingError
 from arcticsql.spark.startup import errors_unlogged
 from arcticsql.spark.types import arrow_target
-from arcticsql.sql.commands import PICKLE_SCHEME, StoreCommand
+from arcticsql.sql.commands import StoreCommand
 from arcticsql.sql.references import parse_statement
 from arcticsql.sql.tokens import split_statements
 from arcticsql.writes.arctic import StoreResult, store_frame, store_staged
-from arcticsql.writes.commands import run_store_command
+from arcticsql.writes.commands import Changed, Target, run_store_command
 from arcticsql.writes.frames import arrow_to_frame, index_columns
-from arcticsql.writes.metadata import parse_metadata
 from arcticsql.writes.pickles import SavedPickle
-from arcticsql.writes.routing import route
 
 _NULLS_IN_INDEX = ("the index column {!r} has NULLs: every row needs an index value (filter them out, or choose "
                    "another INDEX)")
@@ -49,56 +50,58 @@ _NULLS_IN_BOOLEAN = ("column {!r} is BOOLEAN with NULLs, which ArcticDB cannot s
                      "or CAST it to DOUBLE to keep NULL as NaN")
 
 
-def write(engine, command: StoreCommand, params: Any) -> StoreResult | SavedPickle:
-    """Run ``command`` on ``engine`` (a :class:`~arcticsql.spark.run.SparkEngine`)."""
-    options = command.options
-    mode = str(options.get("MODE", "write")).lower()
-    if command.scheme == PICKLE_SCHEME or mode not in ("write", "append"):
-        return _collected(engine, command, params)
+def write(engine, command: StoreCommand, params: Any) -> StoreResult | SavedPickle | Changed:
+    """Run ``command`` on ``engine`` (a :class:`~arcticsql.spark.run.SparkEngine`): the DuckDB engine's store
+    command (options, routing, checks, INSERT's column mapping, DROP and DELETE), with the rows of a write or
+    append written in parallel when they can be."""
+    return run_store_command(command, catalog=engine.catalog, settings=engine.settings,
+                             run_query=lambda query: engine.query_arrow(query, _bound(query, params)),
+                             write_query=lambda query, target: _parallel(engine, query, _bound(query, params),
+                                                                         target))
+
+
+def _bound(query: str, params: Any) -> Any:
+    """The statement's parameters that ``query`` (one statement) takes."""
+    if not isinstance(params, dict):
+        return params
+    statements = split_statements(query)
+    named = statements[0].named if len(statements) == 1 else set(params)
+    return {k: v for k, v in params.items() if k in named} or None
+
+
+def _parallel(engine, query: str, params: Any, target: Target) -> StoreResult | None:
+    """Write the rows of ``query`` with staged writes from Spark's tasks; None when they cannot be (another
+    mode or index: the rows are then collected and written as on DuckDB)."""
+    if target.mode not in ("write", "append"):
+        return None
     catalog = engine.catalog
-    if command.target is not None:
-        library, symbol = command.target.library, command.target.symbol
-    else:
-        library, symbol = route(command.path, catalog)
+    library, symbol = target.library, target.symbol
+    frame = _query_frame(engine, query, params)
     lib = catalog.library(library, create=True)
-    if options.get("CREATE") == "new" and lib.has_symbol(symbol):
-        raise ProgrammingError(f"{library}/{symbol} already exists: use CREATE OR REPLACE TABLE "
-                               "(a new version) or INSERT INTO (append)")
-    metadata = parse_metadata(options.get("METADATA"))
-    prune = _boolean(options.get("PRUNE", False), "PRUNE")
-    allow_empty = _boolean(options.get("ALLOW_EMPTY", False), "ALLOW_EMPTY")
-    frame = _query_frame(engine, command.query, params)
     existing = catalog.layout(library, symbol) if lib.has_symbol(symbol) else None
     result_schema = _duckdb_like(frame)
-    index = index_columns(result_schema.empty_table(), options.get("INDEX"), existing)
+    index = index_columns(result_schema.empty_table(), target.index, existing)
     if len(index) != 1 or not pa.types.is_timestamp(result_schema.field(index[0]).type):
-        return _collected(engine, command, params)
+        return None
     frame, notes = _storable(frame, index[0])
-    staged, parts, sample = _stage(engine, frame, library, symbol, index[0], cast=mode == "append")
+    staged, parts, sample = _stage(engine, frame, library, symbol, index[0], cast=target.mode == "append")
     if not staged:
-        if existing is not None and mode == "write" and not allow_empty:
+        if existing is not None and target.mode == "write" and not target.allow_empty:
             raise ProgrammingError(f"the query returned no rows: writing them would make {library}/{symbol} empty "
                                    "(add ALLOW_EMPTY true to COPY to do that)")
         empty = arrow_to_frame(result_schema.empty_table(), index=index[0], existing=existing)
-        return store_frame(catalog, f"{library}/{symbol}", empty, metadata=metadata, mode=mode, prune=prune,
-                           library=library, symbol=symbol)
-    result = store_staged(catalog, library, symbol, staged, parts, sample, metadata=metadata, mode=mode, prune=prune)
-    return StoreResult(result.library, result.symbol, result.version, result.rows, result.mode, notes)
-
-
-def _collected(engine, command: StoreCommand, params: Any) -> StoreResult | SavedPickle:
-    """The DuckDB engine's write, of the query's rows collected from Spark."""
-    return run_store_command(command, catalog=engine.catalog, settings=engine.settings,
-                             run_query=lambda query: engine.query_arrow(query, params))
+        return store_frame(catalog, f"{library}/{symbol}", empty, metadata=target.metadata, mode=target.mode,
+                           prune=target.prune, library=library, symbol=symbol)
+    result = store_staged(catalog, library, symbol, staged, parts, sample, metadata=target.metadata,
+                          mode=target.mode, prune=target.prune)
+    return replace(result, notes=result.notes + notes)
 
 
 def _query_frame(engine, query: str, params: Any) -> DataFrame:
     statements = split_statements(query)
     if len(statements) != 1:
         raise ProgrammingError("a store command takes exactly one query")
-    statement = statements[0]
-    bound = {k: v for k, v in params.items() if k in statement.named} if isinstance(params, dict) else params
-    return engine.dataframe(parse_statement(statement.text), bound or None)
+    return engine.dataframe(parse_statement(statements[0].text), params)
 
 
 def _duckdb_like(frame: DataFrame) -> pa.Schema:
@@ -148,15 +151,3 @@ def _stage(engine, frame: DataFrame, library: str, symbol: str, index: str, *, c
     metadata = [entry for part in parts for entry in part.metadata]
     sample = next((part.sample for part in parts if part.sample is not None), None)
     return staged, metadata, sample
-
-
-def _boolean(value, option: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off"):
-        return False
-    raise ProgrammingError(f"{option} takes true or false, not {value!r}")
-

@@ -8,6 +8,10 @@ parameters) and returns its Arrow result. A failing query writes nothing.
 ``DELETE ... WHERE <index range>`` is ArcticDB's ``delete_data_in_range`` (a new version). ``INSERT`` meets
 the symbol's columns by name, or by position (``VALUES``, or a query whose names are not the symbol's), or
 through its column list; the index column is one of them.
+
+An engine that writes in parallel (the Spark engine) hands over ``write_query`` too: it gets the query to
+write (an INSERT's already meeting the symbol's columns) and a :class:`Target`, and writes the rows itself, or
+returns None to have them collected with ``run_query`` and written here.
 """
 
 from __future__ import annotations
@@ -49,8 +53,23 @@ class Changed:
         return self.message
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where and how a store command writes its query's rows (for an engine's ``write_query``)."""
+
+    library: str
+    symbol: str
+    mode: str
+    metadata: dict | None
+    prune: bool
+    allow_empty: bool
+    index: str | None        # the INDEX option
+
+
 def run_store_command(command: StoreCommand, *, catalog, settings: Settings,
-                      run_query: Callable[[str], pa.Table]) -> StoreResult | SavedPickle | Changed:
+                      run_query: Callable[[str], pa.Table],
+                      write_query: Callable[[str, Target], StoreResult | None] | None = None,
+                      ) -> StoreResult | SavedPickle | Changed:
     """Run ``command``'s query and write its result (or drop, or delete); what was done."""
     if command.scheme == PICKLE_SCHEME:
         return save_pickle(command.path, run_query(command.query), command.options, settings)
@@ -74,16 +93,18 @@ def run_store_command(command: StoreCommand, *, catalog, settings: Settings,
     metadata = parse_metadata(options.get("METADATA"))
     prune = parse_boolean(options.get("PRUNE", False), "PRUNE", ProgrammingError)
     exists = _has_library(catalog, library) and catalog.library(library).has_symbol(symbol)
-    query = command.query
-    if command.target is not None and mode == "append":
+    allow_empty = parse_boolean(options.get("ALLOW_EMPTY", False), "ALLOW_EMPTY", ProgrammingError)
+    query, mapped = command.query, command.target is not None and mode == "append"
+    if mapped:
         query = _insert_query(command, catalog, library, symbol, exists, run_query)
-        table = _run_mapped(run_query, query)
-    else:
-        table = run_query(query)
+    if write_query is not None:
+        written = write_query(query, Target(library, symbol, mode, metadata, prune, allow_empty, options.get("INDEX")))
+        if written is not None:
+            return written
+    table = _run_mapped(run_query, query) if mapped else run_query(query)
     lib = catalog.library(library, create=True)
     existing = catalog.layout(library, symbol) if lib.has_symbol(symbol) else None
-    if existing is not None and not table.num_rows and mode == "write" \
-            and not parse_boolean(options.get("ALLOW_EMPTY", False), "ALLOW_EMPTY", ProgrammingError):
+    if existing is not None and not table.num_rows and mode == "write" and not allow_empty:
         raise ProgrammingError(f"the query returned no rows: writing them would make {library}/{symbol} empty "
                                "(add ALLOW_EMPTY true to COPY to do that)")
     if existing is not None and mode in ("append", "update"):
