@@ -388,3 +388,53 @@ def test_run_with_the_spark_engine_prints_what_duckdb_prints(demo, spark, tmp_pa
     assert cells[cells.index("features"):cells.index("features") + 5] == ["features", "spark/cli", "0", "20", "write"]
     assert spark.sparkContext.getConf().get("spark.master") == "local[2]"  # the running session, left running
     assert spark.range(3).count() == 3
+
+
+def test_insert_by_position_drop_and_delete_run_as_on_duckdb(demo, engine, fresh):
+    engine.cursor().execute("CREATE TABLE features.\"spark/dml\" AS SELECT ts, n, x FROM misc.nans")
+    appended = engine.cursor().execute("INSERT INTO features.\"spark/dml\" SELECT ts + INTERVAL 30 DAY, n + 100, x "
+                                       "FROM misc.nans WHERE n < 2")
+    assert appended.message.startswith("append: features/spark/dml version 1 (2 rows)")
+    rows = fresh.cursor().execute("SELECT n FROM features.\"spark/dml\" ORDER BY ts").fetchall()
+    assert [r[0] for r in rows[-2:]] == [100, 101] and len(rows) == 22
+    deleted = engine.cursor().execute("DELETE FROM features.\"spark/dml\" WHERE ts >= '2024-01-31'")
+    assert deleted.rowcount == 2
+    engine.cursor().execute("DROP TABLE features.\"spark/dml\"")
+    assert not arcticsql.connect(uri=demo["uri"], config={}).catalog.library("features").has_symbol("spark/dml")
+
+
+def test_raw_nan_reads_as_on_duckdb(demo, spark):
+    config = {**demo["config"], "processing": {"nan_is_null": False}}
+    raw_duck = arcticsql.connect(uri=demo["uri"], config=config)
+    with arcticsql.spark.connect(demo["uri"], config, spark=spark) as raw_spark:
+        sql = "SELECT count(x), sum(CASE WHEN x > 10 THEN 1 ELSE 0 END), count(*) FROM misc.nans WHERE x > 2"
+        duck_rows = raw_duck.cursor().execute(sql).fetchall()
+        assert duck_rows == [(17, 11, 17)]  # 15 numbers above 2 and the two NaN (above every number, a value)
+        assert raw_spark.cursor().execute(sql).fetchall() == duck_rows
+    raw_duck.close()
+
+
+def test_a_pickle_file_with_more_columns_is_learned_and_the_statement_runs_again(demo, engine, tmp_path):
+    folder = tmp_path / "index" / "spx" / "gbm"
+    folder.mkdir(parents=True)
+    pd.DataFrame({"close": [1.0, 2.0]}).to_pickle(folder / "20240101_000000_a.pkl")
+    pd.DataFrame({"close": [3.0], "extra": [9.0]}).to_pickle(folder / "20240102_000000_b.pkl")
+    sql = f"SELECT file, close, extra FROM read_pickle('{tmp_path}/index/spx/gbm/*.pkl')"
+    rows = sorted(engine.cursor().execute(sql).fetchall())
+    assert rows == sorted(demo["duck"].cursor().execute(sql).fetchall())
+    assert [r[1:] for r in rows] == [(1.0, None), (2.0, None), (3.0, 9.0)]
+    other = tmp_path / "other" / "index" / "spx" / "gbm"  # SELECT *: found by the task that loads the file
+    other.mkdir(parents=True)
+    pd.DataFrame({"close": [1.0]}).to_pickle(other / "20240101_000000_a.pkl")
+    pd.DataFrame({"close": [3.0], "more": ["x"]}).to_pickle(other / "20240102_000000_b.pkl")
+    cursor = engine.cursor().execute(f"SELECT * FROM read_pickle('{tmp_path}/other/index/spx/gbm/*.pkl')")
+    assert [d[0] for d in cursor.description][:2] == ["close", "more"]
+    assert sorted(row[:2] for row in cursor.fetchall()) == [(1.0, None), (3.0, "x")]
+
+
+def test_sql_gives_a_spark_dataframe(demo, spark):
+    frame = arcticsql.spark.sql(spark, "SELECT symbol, count(*) AS n FROM \"prices_daily/*\" GROUP BY ALL",
+                                uri=demo["uri"], config=demo["config"])
+    assert sorted(frame.columns) == ["n", "symbol"] and frame.count() == len(demo["summary"]["tickers"])
+    with pytest.raises(arcticsql.ProgrammingError, match="`nope` cannot be resolved"):
+        arcticsql.spark.sql(spark, "SELECT nope FROM misc.nans", uri=demo["uri"], config=demo["config"])

@@ -112,16 +112,24 @@ class SparkEngine:
         return list(zip(statements, bind_parameters(statements, params), strict=True))
 
     def execute(self, statement: Statement, params: Any = None) -> Outcome:
-        """One statement: a query's DataFrame (analysed, not run), or what a store command wrote."""
-        try:
-            activate(self.spark)
-            parsed = parse_statement(statement.text)
-            command = store_command(_only_ours(parsed, self._arctic_references(parsed)), statement.text)
-            if command is not None:
-                return Outcome(written=self._write(command, params))
-            return Outcome(frame=self.dataframe(parsed, params))
-        except Exception as error:  # noqa: BLE001 - every failure is one line in the user's words
-            raise self.error(error) from None
+        """One statement: a query's DataFrame (analysed, not run), or what a store command wrote. A column
+        that no read_pickle sample has is looked for in every file the glob matches, and the statement
+        planned again (as on DuckDB)."""
+        learned = False
+        while True:
+            try:
+                activate(self.spark)
+                parsed = parse_statement(statement.text)
+                command = store_command(_only_ours(parsed, self._arctic_references(parsed)), statement.text)
+                if command is not None:
+                    return Outcome(written=self._write(command, params))
+                return Outcome(frame=self.dataframe(parsed, params))
+            except Exception as failure:  # noqa: BLE001 - every failure is one line in the user's words
+                error = self.error(failure)
+                unbound = isinstance(error, ProgrammingError) and "cannot be resolved" in str(error)
+                if learned or not unbound or not self._learn(statement.text):
+                    raise error from None
+                learned = True
 
     def error(self, error: BaseException) -> Error:
         """``error`` as an arcticsql error in the user's words."""

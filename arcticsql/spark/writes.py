@@ -54,6 +54,16 @@ def write(engine, command: StoreCommand, params: Any) -> StoreResult | SavedPick
     """Run ``command`` on ``engine`` (a :class:`~arcticsql.spark.run.SparkEngine`): the DuckDB engine's store
     command (options, routing, checks, INSERT's column mapping, DROP and DELETE), with the rows of a write or
     append written in parallel when they can be."""
+    if command.action != "write":
+        # DROP reads nothing, and a DELETE's bounds are constants: the driver's DuckDB evaluates them (to the
+        # nanosecond, which Spark cannot)
+        duck = engine.session.new_duck_connection()
+        try:
+            return run_store_command(command, catalog=engine.catalog, settings=engine.settings,
+                                     run_query=lambda query: engine.session.query_arrow(duck, query,
+                                                                                        _bound(query, params)))
+        finally:
+            duck.close()
     return run_store_command(command, catalog=engine.catalog, settings=engine.settings,
                              run_query=lambda query: engine.query_arrow(query, _bound(query, params)),
                              write_query=lambda query, target: _parallel(engine, query, _bound(query, params),
