@@ -230,6 +230,9 @@ def test_the_data_source_alone(spark, demo):
     old = spark.read.format("arcticdb").option("uri", uri).option("as_of", "0").load(f"prices_daily.{t0}")
     assert old.agg({"high": "max"}).first()[0] == demo["duck"].cursor().execute(
         f"SELECT max(high) FROM prices_daily.{t0} AT (VERSION => 0)").fetchone()[0]
+    with pytest.raises(Exception, match="arcticsql.spark.sql") as raised:  # a write needs the driver's finalize
+        old.write.format("arcticdb").option("uri", uri).mode("append").save("features/direct")
+    assert SECRET not in str(raised.value)
 
 
 def test_refused_constructs_are_named_before_anything_is_read(demo, engine, reads):

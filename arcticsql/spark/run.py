@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
@@ -61,7 +61,7 @@ class Outcome:
     """A statement's result: rows (a Spark DataFrame) or what a store command wrote."""
 
     frame: DataFrame | None = None
-    written: StoreResult | SavedPickle | None = None
+    written: StoreResult | SavedPickle | Changed | None = None
 
 
 @dataclass
@@ -91,8 +91,7 @@ class SparkEngine:
         if local.get("base_path"):
             local["base_path"] = os.path.abspath(local["base_path"])
         self.settings_text = settings_json(settings, storage={**storage, "local": local})
-        self._statement_views: list[str] = []   # the views of the statement run last
-        self._kept_views: set[str] = set()       # views a CREATE VIEW statement reads
+        self._statement_views: list[str] = []   # the views of the statement run last (dropped by the next)
         #: Temp view names -> what the user wrote (errors name tables as the user did).
         self.shown: dict[str, str] = {}
 
@@ -139,7 +138,7 @@ class SparkEngine:
             return from_spark(error, self.shown)
         return translate(error, self.session.store.failure)
 
-    def collect(self, statement: Statement, params: Any = None) -> tuple[pa.Table | None, StoreResult | SavedPickle | None]:
+    def collect(self, statement: Statement, params: Any = None) -> tuple[pa.Table | None, object]:
         """Run one statement to its end: its rows as Arrow, or what it wrote. A read_pickle file with more
         columns than its folder's sample makes arcticsql learn them and run the statement again."""
         for attempt in range(MAX_REPLANS + 1):
@@ -204,8 +203,7 @@ class SparkEngine:
             name = self._register(item, columns)
             sql = sql.replace(f"`{item.table.name}`", f"`{name}`")
         if isinstance(tree, exp.Create):
-            self._kept_views.update(self._statement_views)  # the user's view reads them from now on
-            self._statement_views.clear()
+            self._statement_views.clear()  # the user's view reads them from now on: kept
         with errors_unlogged():
             return self.spark.sql(sql, args=_arguments(params))
 
@@ -293,7 +291,7 @@ class SparkEngine:
         return options
 
     # -- writes ------------------------------------------------------------------------------------------------
-    def _write(self, command: StoreCommand, params: Any) -> StoreResult | SavedPickle:
+    def _write(self, command: StoreCommand, params: Any) -> StoreResult | SavedPickle | Changed:
         if not isinstance(command, StoreCommand):
             raise NotSupportedError("this statement changes ArcticDB in a way the Spark engine does not run: use "
                                     "the DuckDB engine")
@@ -309,6 +307,10 @@ class SparkEngine:
         return self.spark.createDataFrame([(written.location, written.rows)], "file string, rows bigint")
 
     def close(self) -> None:
+        try:
+            self._drop_views()
+        except Exception:  # noqa: BLE001 - the session may be stopped already
+            pass
         self.session.close()
 
 
@@ -316,7 +318,7 @@ def _only_ours(parsed: ParsedStatement, references: list[Reference]) -> ParsedSt
     """``parsed`` with only the references that name ArcticDB (the rest are Spark's tables)."""
     if len(references) == len(parsed.references):
         return parsed
-    return ParsedStatement(parsed.text, parsed.tree, tuple(references), parsed.functions)
+    return replace(parsed, references=tuple(references))
 
 
 def _kind(tree) -> str:

@@ -13,7 +13,10 @@ in, one JSON line each: tests prove pushdown with it).
 The schema is the one the DuckDB engine declares (see :mod:`arcticsql.spark.tables`); a narrower schema
 given with ``.schema(...)`` reads only those columns (Python data sources get no column-pruning call).
 Versions are pinned once per query, when the reader is made, so every task of the query reads the same
-ones. Filters and partitions: :mod:`arcticsql.spark.plan`.
+ones. Filters and partitions: :mod:`arcticsql.spark.plan`. Spark (4.3) keeps one planned read per loaded
+relation, the last pushdown's: a DataFrame from ``load()`` scanned twice with different filters (a
+self-join, or one query after another) reads that plan both times, so load it again for each use (the SQL
+engine gives every table reference a view of its own).
 
 Writes (``df.write.format("arcticdb")``) stage each task's rows and leave the one finalize to the driver,
 under the symbol's write lock: :mod:`arcticsql.spark.writes` drives them, and a plain ``save()`` without
@@ -55,7 +58,7 @@ from arcticsql.spark.plan import (
     push_filters,
     read_calls,
 )
-from arcticsql.spark.tables import resolve
+from arcticsql.spark.tables import ArcticTable, resolve
 from arcticsql.spark.types import arrow_target
 from arcticsql.spark.workers import worker_catalog, worker_settings
 from arcticsql.sql.names import TableName, table_name
@@ -101,11 +104,13 @@ class ArcticDataSource(DataSource):
         return "arcticdb"
 
     def _catalog(self) -> Catalog:
+        if "uri" not in self.options:
+            raise ProgrammingError("the arcticdb data source needs the option uri (the ArcticDB store)")
         return worker_catalog(self.options["uri"], _option(self.options, "settings"))
 
     def schema(self) -> StructType:
         with reported():
-            return _resolve(self.options, self._catalog())[1].schema
+            return _resolve(self.options, self._catalog()).schema
 
     def reader(self, schema: StructType) -> ArcticReader:
         with reported():
@@ -116,26 +121,23 @@ class ArcticDataSource(DataSource):
             return ArcticStagingWriter(self.options, schema)
 
 
-def _resolve(options, catalog: Catalog):
-    """(members, table or None, wildcard) from the options: the members the driver pinned, or the path
-    resolved (and pinned) now."""
-    if "uri" not in options:
-        raise ProgrammingError("the arcticdb data source needs option uri (the ArcticDB store)")
+def _resolve(options, catalog: Catalog) -> ArcticTable:
+    """The table the ``path`` option names at ``as_of``, its versions pinned now."""
     path = _option(options, "path")
     if path is None:
         raise ProgrammingError("the arcticdb data source reads a path: load('library/symbol')")
-    as_of = _option(options, "as_of")
-    table = resolve(catalog, parse_path(path), as_of_option(as_of))
-    return list(table.members), table, table.wildcard
+    return resolve(catalog, parse_path(path), as_of_option(_option(options, "as_of")))
 
 
 class ArcticReader(DataSourceReader):
     """Plans one query's read (on the driver's planning worker) and reads partitions (on executors)."""
 
     def __init__(self, options, schema: StructType) -> None:
-        self.uri = options["uri"] if "uri" in options else None
+        if "uri" not in options:
+            raise ProgrammingError("the arcticdb data source needs the option uri (the ArcticDB store)")
+        self.uri = options["uri"]
         self.settings_text = _option(options, "settings")
-        settings = worker_settings(self.uri or "mem://", self.settings_text)
+        settings = worker_settings(self.uri, self.settings_text)
         self.nan_is_null = settings.nan_is_null
         self.schema = schema
         self.rows_per_partition = int(_option(options, "rows_per_partition", str(ROWS_PER_PARTITION)))
@@ -145,9 +147,9 @@ class ArcticReader(DataSourceReader):
             self.members = members_from_json(options["members"])
             self.wildcard = _option(options, "wildcard", "false") == "true"
         else:
-            self.members, _table, self.wildcard = _resolve(options, worker_catalog(self.uri, self.settings_text))
+            table = _resolve(options, worker_catalog(self.uri, self.settings_text))
+            self.members, self.wildcard = list(table.members), table.wildcard
         self.plans = [MemberPlan() for _ in self.members]
-        self._reported = False
 
     # -- planning (one Python worker per query, on the driver) --------------------------------------------------
     def pushFilters(self, filters):  # noqa: N802 - PySpark's name
