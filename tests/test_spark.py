@@ -131,6 +131,8 @@ QUERIES_SET = [
     "CURRENT ROW) AS ma FROM \"prices_daily/*\" WHERE ts >= '2024-03-01'",
     "WITH r AS (SELECT symbol, ts, close FROM \"prices_daily/*\") SELECT * FROM r "
     "QUALIFY row_number() OVER (PARTITION BY symbol ORDER BY ts DESC) = 1",
+    "SELECT symbol, ts, close FROM \"prices_daily/*\" p WHERE ts >= '2024-03-25' AND EXISTS "
+    "(SELECT 1 FROM \"news_enriched/*\" n WHERE n.ticker = p.symbol AND n.sentiment > 0.5)",
     # time_bucket, first/last, strftime
     "SELECT symbol, time_bucket(INTERVAL 15 MINUTE, ts) AS bucket, first(open ORDER BY ts), last(close ORDER BY ts), "
     "sum(volume) FROM \"prices_1min/*\" WHERE ts >= '{day}' GROUP BY ALL",

@@ -129,6 +129,12 @@ def test_time_bucket_first_last_and_qualify_become_spark_sql():
     assert translation.columns == {"t0": ("symbol", "ts", "close")}
 
 
+def test_a_correlated_subquery_reads_the_outer_tables_columns():
+    translation = _translate("SELECT close FROM prices.A a WHERE EXISTS (SELECT 1 FROM prices.B b "
+                             "WHERE b.ts = a.ts AND b.volume > a.volume)")
+    assert translation.columns == {"t0": ("ts", "close", "volume"), "t1": ("ts", "volume")}
+
+
 def test_every_place_a_table_is_read_gets_its_own_view():
     translation = _translate("WITH b AS (SELECT * FROM prices.AAPL) "
                              "SELECT (SELECT count(*) FROM b WHERE volume > 5), (SELECT max(close) FROM b)")

@@ -91,5 +91,6 @@ def user_message(text: str, names: Mapping[str, str] | None = None) -> str:
     first = lines[0] if lines else "Spark failed"
     first = _SQLSTATE.sub("", _ERROR_CLASS.sub("", first)).rstrip(" .;") + ("" if first.endswith(".") else "")
     for name, shown in sorted((names or {}).items(), key=lambda item: -len(item[0])):
-        first = re.sub(r"(`?spark_catalog`?\.`?default`?\.)?`?" + re.escape(name) + r"`?", shown, first)
+        first = re.sub(r"(`?spark_catalog`?\.`?default`?\.)?`?(?<![\w])" + re.escape(name) + r"(?![\w])`?",
+                       shown, first)
     return redact(first)

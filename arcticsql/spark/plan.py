@@ -261,7 +261,7 @@ def _push_one(item: Filter, column: str, member: Member, declared: pa.DataType, 
     """``plan`` narrowed by ``item`` for one member, or None when the member's read cannot answer it exactly."""
     if not member.has(column):
         # NULL on every row of this member: the filter keeps all of them or none
-        expression = filter_expression(item)
+        expression = filter_expression(item, {column.lower(): column})
         if expression is None:
             return None
         nulls = pa.table({column: pa.nulls(1, declared)})

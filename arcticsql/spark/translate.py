@@ -195,9 +195,12 @@ def _needed(tree: exp.Expression, tables: dict[str, Table]) -> dict[str, tuple[s
     used: dict[str, set[str]] = {name.lower(): set() for name in tables}  # Spark's names ignore case
     for scope in scopes:
         for column in scope.columns:
-            if not column.table:
+            source, outer = None, scope
+            while outer is not None and source is None:  # a correlated column names an outer query's table
+                source = outer.sources.get(column.table) if column.table else None
+                outer = outer.parent
+            if source is None:
                 return every  # a column sqlglot could not place
-            source = scope.sources.get(column.table)
             if isinstance(source, exp.Table) and source.name.lower() in used:
                 used[source.name.lower()].add(column.name.lower())
         for star in scope.expression.find_all(exp.Star):
