@@ -443,3 +443,20 @@ def test_sql_gives_a_spark_dataframe(demo, spark):
     assert sorted(frame.columns) == ["n", "symbol"] and frame.count() == len(demo["summary"]["tickers"])
     with pytest.raises(arcticsql.ProgrammingError, match="`nope` cannot be resolved"):
         arcticsql.spark.sql(spark, "SELECT nope FROM misc.nans", uri=demo["uri"], config=demo["config"])
+
+
+def test_the_session_as_of_pins_every_table_as_on_duckdb(demo, engine, fresh):
+    engine.cursor().execute("COPY (SELECT ts, n FROM misc.nans WHERE n < 5) TO 'arctic://features/spark/asof'")
+    fresh.catalog.library("features").snapshot("spark_asof_snap")
+    engine.cursor().execute("INSERT INTO features.\"spark/asof\" SELECT ts, n FROM misc.nans WHERE n >= 5")
+    query = "SELECT count(*) FROM features.\"spark/asof\""
+    cursor = engine.cursor()
+    assert cursor.execute(query).fetchall() == [(20,)]
+    cursor.execute("SET arcticsql.as_of = 'spark_asof_snap'")
+    assert cursor.description is None
+    assert cursor.execute(query).fetchall() == [(5,)]
+    assert cursor.execute(query + " AT (VERSION => 1)").fetchall() == [(20,)]  # a statement's own AT wins
+    with pytest.raises(arcticsql.ProgrammingError, match="no library has a snapshot 'nope'; snapshots: .*spark_asof_snap"):
+        cursor.execute("SET arcticsql.as_of = 'nope'")
+    cursor.execute("RESET arcticsql.as_of")
+    assert cursor.execute(query).fetchall() == [(20,)]

@@ -43,16 +43,12 @@ def connect(uri: str | None = None, config: str | os.PathLike | dict | None = No
     return SparkConnection(SparkEngine(spark, settings, read_log=read_log), owned=owned)
 
 
-class _Progress:
-    """The CLI sets ``session.progress`` for each statement; Spark shows no loading progress."""
-
-    progress = None
-
-
 class SparkConnection:
     def __init__(self, engine: SparkEngine, *, owned: bool = False) -> None:
         self.engine = engine
-        self.session = _Progress()
+        #: The driver's DuckDB-engine session (names, pickle datasets, the session as-of), as the CLI expects
+        #: of a connection; Spark's own reads are not in its read log.
+        self.session = engine.session
         self._owned = owned
         self.closed = False
 

@@ -26,7 +26,7 @@ from arcticsql.errors import SchemaGrew, StorageError
 from arcticsql.pickles.arrow import NAMING_COLUMNS, naming_row, naming_table, with_naming
 from arcticsql.pickles.backends.base import FileEntry
 from arcticsql.pickles.backends.factory import storage_for_location
-from arcticsql.pickles.datasets import load_columns
+from arcticsql.pickles.datasets import load_files
 from arcticsql.spark.errors import reported, worker_error
 from arcticsql.spark.plan import filter_column, filter_expression
 from arcticsql.spark.types import arrow_target
@@ -111,7 +111,9 @@ class PickleReader(DataSourceReader):
             target = arrow_target(self.schema)
             entry = partition.entry
             data_columns = [f.name for f in target if f.name not in NAMING_COLUMNS]
-            loaded = load_columns(storage, entry, data_columns, nan_is_null=settings.nan_is_null)
+            # in this task's process (a Python worker, not the driver), through the restricted unpickler
+            # and the frame checks
+            (loaded,) = load_files(storage, [entry], data_columns, nan_is_null=settings.nan_is_null, max_workers=1)
             location = storage.location(entry.path)
             undeclared = [name for name in loaded.names if name.lower() not in self.declared]
             if undeclared:

@@ -26,6 +26,7 @@ from pyspark.sql.types import StructType
 from sqlglot import exp
 
 from arcticsql.config import Settings
+from arcticsql.engine.as_of import as_of_command, check_snapshot
 from arcticsql.engine.session import Session
 from arcticsql.engine.statements import bind_parameters
 from arcticsql.errors import Error, NotSupportedError, ProgrammingError, SchemaGrew, translate
@@ -83,6 +84,7 @@ class SparkEngine:
         #: The DuckDB engine's session, used only to resolve names and pickle datasets on the driver.
         self.session = Session(settings)
         self.catalog = self.session.catalog
+        self.catalog.first_rows = 0  # the driver reads no rows while planning: its tasks read them
         self.read_log = read_log
         self.rows_per_partition = rows_per_partition
         #: The settings the workers run with (a local pickle store's folder made absolute).
@@ -118,6 +120,12 @@ class SparkEngine:
         while True:
             try:
                 activate(self.spark)
+                setting = as_of_command(statement.text)
+                if setting is not None:  # SET / RESET arcticsql.as_of: the session's, as on DuckDB
+                    if isinstance(setting[1], str):
+                        check_snapshot(self.catalog, setting[1])
+                    self.session.as_of = setting[1]
+                    return Outcome()
                 parsed = parse_statement(statement.text)
                 command = store_command(_only_ours(parsed, self._arctic_references(parsed)), statement.text)
                 if command is not None:
@@ -233,20 +241,21 @@ class SparkEngine:
         compute a catalog table or pickle listing on the driver."""
         placeholder = _PLACEHOLDER.format(next(_NAMES))
         if isinstance(reference, FunctionReference):
-            source = self.session.function_source(reference)
+            source = self.session.function_source(reference, self.session.duck)
             shown = f"{reference.function}({reference.argument!r})"
             if isinstance(source, pa.Table):  # pickle_files(): the listing, made on the driver
                 return _Prepared(Table(placeholder, _types(spark_schema(source.schema)), shown), "frame", source)
             schema = spark_schema(source.schema)
             return _Prepared(Table(placeholder, _types(schema), shown), "pickle", (reference.argument, source))
         name = reference.name
-        shown = str(name) if reference.as_of is None else f"{name} AT {reference.as_of}"
+        as_of = self.session.as_of_for(reference)  # its own AT (...), else the session as-of
+        shown = str(name) if as_of is None else f"{name} AT {as_of}"
         if name.library == CATALOG_LIBRARY:
             if name.symbol not in CATALOG_SCHEMAS:
                 self.session.source_for(reference)  # the catalog's own error for an unknown catalog table
             table = build_catalog_table(self.catalog, name.symbol, lambda library, symbol=None: True)
             return _Prepared(Table(placeholder, _types(spark_schema(table.schema)), shown), "frame", table)
-        arctic = resolve(self.catalog, name, reference.as_of)
+        arctic = resolve(self.catalog, name, as_of)
         return _Prepared(Table(placeholder, _types(arctic.schema), shown), "arctic", arctic)
 
     def _register(self, item: _Prepared, columns: tuple[str, ...]) -> str:

@@ -40,7 +40,7 @@ class ArcticTable:
 def resolve(catalog: Catalog, name: TableName, as_of=None) -> ArcticTable:
     """Pin the symbol versions ``name`` (exact or a pattern) names at ``as_of`` and declare the table."""
     if name.is_pattern:
-        schemas = _pinned(catalog, name, catalog.wildcard(name, as_of))
+        schemas = _pinned(catalog, name, list(catalog.wildcard(name, as_of).members))
         spelling: dict[str, str] = {}
         for schema in schemas:  # a column is named as first seen, whatever its case in later members
             for column in schema.names:
@@ -60,7 +60,7 @@ def _pinned(catalog: Catalog, name: TableName, found: list[tuple[SymbolSchema, b
             seen.setdefault(schema.library, []).append(schema.symbol)
     if not seen:
         return [schema for schema, _only_seen in found]
-    now = {(s.library, s.symbol): s for library, symbols in seen.items() for s in catalog.schemas(library, symbols)}
+    now = {(s.library, s.symbol): s for library, symbols in seen.items() for s in catalog.schemas(library, symbols)[0]}
     pinned = [now.get((s.library, s.symbol)) if only_seen else s for s, only_seen in found]
     pinned = [schema for schema in pinned if schema is not None]  # deleted since it was listed
     if not pinned:
