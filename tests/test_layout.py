@@ -93,3 +93,18 @@ def test_deferred_imports_say_why(name):
         for imported, inside, line in _imports(path, modules):
             if inside and imported == name:
                 assert "#" in lines[line - 1], f"{module}:{line} defers {name} without a comment saying why"
+
+
+#: Modules fenced off for a dependency's private API, each with contract tests, and what marks its use there.
+FENCED = {
+    "arcticsql.arcticdb_private": ("._nvs", "arcticdb_ext"),  # ArcticDB's NativeVersionStore and C++ bindings
+    "arcticsql.sources.protocol": ("duckdb._sources",),      # DuckDB 2.0's Arrow scan protocol
+}
+
+
+@pytest.mark.parametrize("module", sorted(FENCED))
+def test_private_apis_only_in_their_fenced_module(module):
+    markers = FENCED[module]
+    elsewhere = [(name, marker) for name, path in _modules().items() if name != module
+                 for marker in markers if marker in path.read_text()]
+    assert elsewhere == [], f"only {module} may use {markers}"

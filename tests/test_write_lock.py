@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 import arcticsql
+from arcticsql.arcticdb_private import forget_cached_versions
 from arcticsql.writes.lock import LockTimeout, symbol_lock
-from arcticsql.writes.version_cache import forget_cached_versions
 
 WRITERS = 4
 APPENDS = 12
@@ -98,7 +98,7 @@ def test_concurrent_appends_lose_nothing(request, tmp_path, store, mode):
 
 
 def _raw_append(uri: str, writer: int, results) -> None:
-    """An append through ArcticDB alone, with a library object of its own (as another process would)."""
+    """Appends through ArcticDB alone, with a library object of its own (as another process would)."""
     lib = _library(uri)
     acknowledged = []
     for n in range(1, APPENDS + 1):
@@ -107,21 +107,36 @@ def _raw_append(uri: str, writer: int, results) -> None:
     results.put(acknowledged)
 
 
-def test_without_the_lock_appends_are_lost(tmp_path):
-    """The bug the lock prevents, shown on the same store: processes appending without it lose rows."""
+def _stale_append(uri: str, has_read, other_appended, results) -> None:
+    """Writer B, through ArcticDB alone: reads the symbol (its library object now remembers the latest
+    version), waits until writer A has appended, then appends at once."""
+    lib = _library(uri)
+    lib.read("log")
+    has_read.set()
+    other_appended.wait(120)
+    results.put(int(lib.append("log", pd.DataFrame({"writer": [1], "n": [1]})).version))
+
+
+def test_without_the_lock_an_acknowledged_append_is_lost(tmp_path):
+    """The bug the lock prevents, on the same store, in the order the issue found it: B reads, A appends, B
+    appends within ArcticDB's version-map reload interval (2 s) on its stale view: both are acknowledged
+    as version 1, and A's row is gone."""
     uri = f"lmdb://{tmp_path}/store"
     _seed(uri)
+    lib = _library(uri)  # (opened before B reads: A appends as soon as B has read)
     context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    workers = [context.Process(target=_raw_append, args=(uri, w, results)) for w in range(WRITERS)]
-    for worker in workers:
-        worker.start()
-    acknowledged = [row for _ in workers for row in results.get(timeout=300)]
-    for worker in workers:
-        worker.join(timeout=60)
-    frame = _library(uri).read("log").data
-    assert len(acknowledged) == WRITERS * APPENDS
-    assert len(frame) < WRITERS * APPENDS + 1  # acknowledged rows are missing
+    has_read, appended, results = context.Event(), context.Event(), context.Queue()
+    writer_b = context.Process(target=_stale_append, args=(uri, has_read, appended, results))
+    writer_b.start()
+    assert has_read.wait(120)
+    version_a = int(lib.append("log", pd.DataFrame({"writer": [0], "n": [1]})).version)
+    appended.set()
+    version_b = results.get(timeout=120)
+    writer_b.join(60)
+    forget_cached_versions(lib)
+    frame = lib.read("log").data
+    assert version_a == version_b == 1
+    assert (1, 1) in set(zip(frame.writer, frame.n)) and (0, 1) not in set(zip(frame.writer, frame.n))
 
 
 def _hold_lock(uri: str, ready, release) -> None:
@@ -194,7 +209,7 @@ def test_threads_of_one_process_queue_for_the_lock():
 
 
 def test_forgetting_cached_versions_sees_another_writers_version(tmp_path):
-    """The contract of the one private ArcticDB binding arcticsql uses (arcticsql/writes/version_cache.py)."""
+    """The contract of arcticsql/arcticdb_private.py's forget_cached_versions with ArcticDB's private binding."""
     uri = f"lmdb://{tmp_path}/store"
     _seed(uri)
     mine = _library(uri)

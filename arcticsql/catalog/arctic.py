@@ -19,8 +19,7 @@ import threading
 from urllib.parse import unquote
 
 import arcticdb
-from arcticdb.config import set_log_level
-from arcticdb_ext import set_config_int
+from arcticdb.config import set_config_int, set_log_level
 
 from arcticsql.config import Settings
 from arcticsql.errors import InterfaceError, OperationalError, ProgrammingError

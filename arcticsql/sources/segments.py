@@ -2,8 +2,8 @@
 
 ArcticDB stores a version as segments of rows x columns (100,000 rows and 127 columns by default) and
 publishes no count of the segments a read fetched on local stores (its query statistics cover S3 and memory
-only). The version's index key lists them: each segment's rows, first and last timestamp and columns. This
-module is the one place that reads it, through ArcticDB's private ``NativeVersionStore.read_index``;
+only). The version's index key lists them: each segment's rows, first and last timestamp and columns. It is read
+through :func:`arcticsql.arcticdb_private.segment_table` (ArcticDB's private API, fenced there);
 ``tests/test_segments.py`` checks the counts against ArcticDB's own statistics, and fails loudly if an
 ArcticDB upgrade changes the call.
 
@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from arcticsql.arcticdb_private import segment_table
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ def segments(library, library_name: str, symbol: str, version: int) -> Segments:
         found = _CACHE.get(key)
     if found is not None:
         return found
-    index = library._nvs.read_index(symbol, as_of=version)
+    index = segment_table(library, symbol, version)
     starts = index.index
     start_index = starts.asi8 if isinstance(starts, pd.DatetimeIndex) else np.zeros(len(index), dtype=np.int64)
     end_index = index["end_index"]

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from arcticsql.arcticdb_private import forget_cached_versions
 from arcticsql.errors import DataError, IntegrityError, ProgrammingError
 from arcticsql.writes.lock import symbol_lock
 from arcticsql.writes.metadata import combine_auto_metadata, merge_metadata
 from arcticsql.writes.routing import route
-from arcticsql.writes.version_cache import forget_cached_versions
 
 MODES = ("write", "append", "update")
 

@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 from sqlglot import exp
 
+from arcticsql.arcticdb_private import forget_cached_versions
 from arcticsql.config import Settings, parse_boolean
 from arcticsql.errors import Error, NotSupportedError, ProgrammingError, suggest
 from arcticsql.sql.commands import PICKLE_SCHEME, IndexBound, StoreCommand
@@ -32,7 +33,6 @@ from arcticsql.writes.lock import symbol_lock
 from arcticsql.writes.metadata import parse_metadata
 from arcticsql.writes.pickles import SavedPickle, save_pickle
 from arcticsql.writes.routing import route
-from arcticsql.writes.version_cache import forget_cached_versions
 
 #: The alias of an INSERT's query when its columns are mapped onto the symbol's.
 _SOURCE = "__insert"
