@@ -25,8 +25,15 @@ def nan_to_null(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArra
     return pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
 
 
+#: More chunks than this are checked in one Arrow call (a wildcard's small members come as thousands of
+#: chunks, where a Python loop costs about 10 us each).
+_MANY_CHUNKS = 16
+
+
 def _has_nan(column: pa.Array | pa.ChunkedArray) -> bool:
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    if len(chunks) > _MANY_CHUNKS:
+        return pc.any(pc.is_nan(column)).as_py() is True  # (nulls skipped; None when every value is null)
     for chunk in chunks:
         if len(chunk) == chunk.null_count:
             continue
