@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
-from arcticdb.config import set_config_int, unset_config_int
+from arcticdb_ext import set_config_int, unset_config_int
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
