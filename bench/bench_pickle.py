@@ -16,8 +16,6 @@ loader processes take to start (the first read of a process starts multiprocessi
 from __future__ import annotations
 
 import argparse
-import asyncio
-import multiprocessing
 import os
 import pickle
 import shutil
@@ -39,45 +37,11 @@ from arcticsql.pickles.sandbox import Sandbox
 from arcticsql.pickles.unpickling import load_pickle
 from bench.harness import measure, ms, table
 from tests.support.gcs_emulator import GCSEmulator
+from tests.support.latency_proxy import LatencyProxy
 
 FOLDER = "index/nifty/gbm"
 GLOB = f"{FOLDER}/*.pkl"
 QUERY = "SELECT count(*), avg(Close) FROM read_pickle('{}')"
-
-
-def _serve_proxy(target_port: int, delay: float, ports: multiprocessing.Queue) -> None:
-    """A TCP proxy to 127.0.0.1:target_port that holds each client-to-server chunk ``delay`` seconds."""
-
-    async def pipe(reader, writer, wait: float) -> None:
-        try:
-            while data := await reader.read(1 << 16):
-                await asyncio.sleep(wait)
-                writer.write(data)
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    async def handle(client_reader, client_writer) -> None:
-        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", target_port)
-        await asyncio.gather(pipe(client_reader, server_writer, delay), pipe(server_reader, client_writer, 0))
-
-    async def main() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        ports.put(server.sockets[0].getsockname()[1])
-        await server.serve_forever()
-
-    asyncio.run(main())
-
-
-def start_latency_proxy(target_url: str, delay_ms: float) -> tuple[multiprocessing.Process, str]:
-    context = multiprocessing.get_context("spawn")
-    ports = context.Queue()
-    process = context.Process(target=_serve_proxy, args=(int(target_url.rsplit(":", 1)[1]), delay_ms / 1000, ports),
-                              daemon=True)
-    process.start()
-    return process, f"http://127.0.0.1:{ports.get(timeout=30)}"
 
 
 def ohlc(rows: int, seed: int) -> pd.DataFrame:
@@ -156,7 +120,8 @@ def main() -> None:
                 store.save(frame, path)
             total, close_sum = total + len(frame), close_sum + float(frame.Close.sum())
         expected = (total, close_sum / total)
-        proxy, proxy_url = start_latency_proxy(emulator.url, args.latency_ms)
+        proxy = LatencyProxy(int(emulator.url.rsplit(":", 1)[1]), args.latency_ms, every_chunk=True)
+        proxy_url = f"http://127.0.0.1:{proxy.port}"
 
         def connect(storage: dict, endpoint: str | None = None):
             if endpoint is not None:  # the session's GCS client is made by its first read, from the environment
@@ -193,7 +158,7 @@ def main() -> None:
         for conn in connections:
             conn.close()
         if proxy is not None:
-            proxy.terminate()
+            proxy.close()
         emulator.stop()
         shutil.rmtree(work, ignore_errors=True)
     print(f"{args.files} files x {args.rows:,} rows; medians of interleaved rounds\n")

@@ -19,7 +19,7 @@ import asyncio
 import multiprocessing
 
 
-def _serve(target_port: int, delay: float, ready, count, data_count) -> None:
+def _serve(target_port: int, delay: float, ready, count, data_count, every_chunk: bool) -> None:
     async def pipe(reader, writer, wait: float, requests=None) -> None:
         try:
             first = True
@@ -27,7 +27,7 @@ def _serve(target_port: int, delay: float, ready, count, data_count) -> None:
                 if first and requests is not None and b"/tdata/" in data.split(b"\r\n", 1)[0]:
                     with requests.get_lock():
                         requests.value += 1
-                if first and wait:
+                if wait and (first or every_chunk):
                     await asyncio.sleep(wait)
                 first = False
                 writer.write(data)
@@ -57,13 +57,15 @@ def _serve(target_port: int, delay: float, ready, count, data_count) -> None:
 
 
 class LatencyProxy:
-    def __init__(self, target_port: int, delay_ms: float = 20.0) -> None:
+    def __init__(self, target_port: int, delay_ms: float = 20.0, *, every_chunk: bool = False) -> None:
+        """``every_chunk``: delay each chunk the client sends, not only a connection's first (for clients
+        that keep connections alive, such as the GCS client: then each request is delayed)."""
         context = multiprocessing.get_context("spawn")
         self._count = context.Value("q", 0)
         self._data = context.Value("q", 0)
         ready = context.Queue()
         self._process = context.Process(target=_serve, args=(target_port, delay_ms / 1000, ready, self._count,
-                                                             self._data), daemon=True)
+                                                             self._data, every_chunk), daemon=True)
         self._process.start()
         self.port = ready.get(timeout=60)
 
