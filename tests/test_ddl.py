@@ -6,9 +6,13 @@ from __future__ import annotations
 import threading
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 import arcticsql
+from arcticsql.sql.commands import store_command
+from arcticsql.sql.references import parse_statement
+from arcticsql.writes.commands import run_store_command
 from arcticsql.writes.lock import symbol_lock
 from tests.conftest import minute_bars
 
@@ -212,3 +216,28 @@ def test_a_dropped_symbol_still_reads_through_a_snapshot(conn):
     assert cursor.execute("SELECT sum(x) FROM prices_daily.SPY AT (SNAPSHOT => 'eod')").fetchone() == (3.0,)
     assert cursor.execute('SELECT symbol, sum(x) FROM "prices_daily/*" AT (SNAPSHOT => \'eod\') GROUP BY ALL'
                           ).fetchall() == [("SPY", 3.0)]
+
+
+@pytest.mark.parametrize("statement, outcome", [
+    ("CREATE TABLE signals.made AS SELECT 1 AS x", "already exists"),
+    ("CREATE TABLE IF NOT EXISTS signals.made AS SELECT 1 AS x", "exists: nothing written"),
+])
+def test_create_table_checks_again_under_the_lock(conn, statement, outcome):
+    """Another writer makes the symbol while the statement's query runs (after its first check): the check
+    under the symbol's lock sees it, and the other writer's version stays the only one."""
+    lib = conn.catalog.library("signals", create=True)
+    parsed = parse_statement(statement)
+    command = store_command(parsed, statement)
+
+    def query_while_another_writes(query: str) -> pa.Table:
+        lib.write("made", pd.DataFrame({"x": [7]}))
+        return conn.session.query_arrow(conn.session.duck, query)
+
+    try:
+        result = run_store_command(command, catalog=conn.catalog, settings=conn.session.settings,
+                                   run_query=query_while_another_writes)
+        said = " ".join(result.notes)
+    except arcticsql.ProgrammingError as error:
+        said = str(error)
+    assert outcome in said
+    assert [v.version for v in lib.list_versions("made")] == [0] and lib.read("made").data.x.tolist() == [7]

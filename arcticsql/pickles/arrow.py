@@ -8,6 +8,7 @@ periods as their start, NaN as null, and a column named as a naming column is re
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -168,6 +169,9 @@ def load_file(source: str | bytes, name: str, only: Collection[str] | None = Non
               nan_is_null: bool = True) -> LoadedFile:
     """A pickle's bytes (or local path) unpickled, checked and converted (:func:`columns_to_arrow`)."""
     obj = check_frame(load_pickle(source, name, allow_unsafe=allow_unsafe), name)
+    size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
+    if len(obj) > 8 * size + 1024:  # every stored column costs a bit a row at least (a RangeIndex costs nothing)
+        raise StorageError(f"{name}: {len(obj):,} rows from a file of {size:,} bytes, more than it can hold")
     frame = frame_columns(obj, name)
     table = columns_to_arrow(frame, name, only=None if only is None else set(only), nan_is_null=nan_is_null)
     return LoadedFile(table, tuple(frame.names), read_attrs(obj))

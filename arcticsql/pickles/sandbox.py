@@ -176,5 +176,8 @@ def _load(name: str, source: str | bytes, only: tuple[str, ...] | None, allow_un
         return str(error)
     except MemoryError:
         return f"{name}: out of memory in the loader process (see storage.sandbox_memory_mb)"
+    except BaseException as error:  # noqa: BLE001 - only text goes back, never an exception object (the
+        # executor would unpickle it in the session)
+        return f"{name}: cannot load: {type(error).__name__}: {one_line(error)}"
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)

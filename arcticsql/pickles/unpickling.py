@@ -16,6 +16,7 @@ import collections
 import copyreg
 import datetime
 import functools
+import hashlib
 import importlib
 import inspect
 import io
@@ -199,7 +200,14 @@ class SafeUnpickler(pickle._Unpickler):
         elif isinstance(target, np.dtype) and not (type(state) is tuple and len(state) in (8, 9) and state[2:5]
                                                    == (None, None, None) and state[5:8] == target.__reduce__()[2][5:8]):
             raise _Refused(f"a state numpy does not write for a {target.str} dtype (structured, or forged sizes)")
+        elif isinstance(target, tz.tzfile) and type(state) is not dict:
+            raise _Refused("a dateutil zone's state that dateutil does not write")
         pickle._Unpickler.load_build(self)
+        if isinstance(target, tz.tzfile):
+            # pandas caches a dateutil zone's transitions for the whole process under its file name: a zone
+            # from a file gets a name of its own, so that its data can never stand for the system's zone
+            digest = hashlib.sha256(repr(sorted(state.items())).encode()).hexdigest()[:16]
+            target._filename = f"{target._filename} (from a pickle, {digest})"
 
     def _refuse_opcode(self) -> None:
         raise _Refused("an opcode pandas pickles do not use (INST, OBJ or NEWOBJ_EX)")

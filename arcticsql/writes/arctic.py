@@ -36,11 +36,14 @@ class StoreResult:
 
 
 def store_frame(catalog, path: str, frame: pd.DataFrame, *, metadata: dict | None = None, mode: str = "write",
-                prune: bool = False, library: str | None = None, symbol: str | None = None) -> StoreResult:
+                prune: bool = False, library: str | None = None, symbol: str | None = None,
+                create: str | None = None) -> StoreResult:
     """Write ``frame`` to the symbol ``path`` routes to, as a new version.
 
     The symbol's write lock is held from reading its true latest version to writing the new one, so that
     concurrent writers (threads, processes, machines) each build on the other's version: none is lost.
+    ``create`` ("new" or "if_not_exists", from CREATE TABLE [IF NOT EXISTS]): the symbol must not exist, checked
+    under the lock (another writer may have made it since the statement began): an error, or nothing written.
     """
     mode = mode.lower()
     if mode not in MODES:
@@ -58,6 +61,11 @@ def store_frame(catalog, path: str, frame: pd.DataFrame, *, metadata: dict | Non
                      unlocked_writes=settings.unlocked_writes):
         forget_cached_versions(lib)  # the checks and the new version build on the store's latest version
         exists = lib.has_symbol(symbol)
+        if exists and create == "if_not_exists":
+            version = int(lib.read_metadata(symbol).version)
+            return StoreResult(library, symbol, version, 0, mode, (f"{library}/{symbol} exists: nothing written",))
+        if exists and create == "new":
+            raise ProgrammingError(already_exists(library, symbol))
         if exists and mode != "write" and not len(frame):
             version = int(lib.read_metadata(symbol).version)
             return StoreResult(library, symbol, version, 0, mode, ("no rows: nothing written",))
@@ -75,6 +83,11 @@ def store_frame(catalog, path: str, frame: pd.DataFrame, *, metadata: dict | Non
     catalog.saw_latest(library, symbol, int(item.version))
     catalog.changed()
     return StoreResult(library, symbol, int(item.version), len(frame), mode)
+
+
+def already_exists(library: str, symbol: str) -> str:
+    return (f"{library}/{symbol} already exists: use CREATE OR REPLACE TABLE (a new version), CREATE TABLE IF NOT "
+            "EXISTS, or INSERT INTO (append)")
 
 
 def store_staged(catalog, library: str, symbol: str, staged: list, parts: list[dict], sample: pd.DataFrame, *,

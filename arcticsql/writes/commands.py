@@ -27,7 +27,7 @@ from arcticsql.arcticdb_private import forget_cached_versions
 from arcticsql.config import Settings, parse_boolean
 from arcticsql.errors import Error, NotSupportedError, ProgrammingError, suggest
 from arcticsql.sql.commands import PICKLE_SCHEME, IndexBound, StoreCommand
-from arcticsql.writes.arctic import StoreResult, store_frame
+from arcticsql.writes.arctic import StoreResult, already_exists, store_frame
 from arcticsql.writes.frames import arrow_to_frame, cast_to_existing, integer_columns_with_nulls
 from arcticsql.writes.lock import symbol_lock
 from arcticsql.writes.metadata import parse_metadata
@@ -87,8 +87,7 @@ def run_store_command(command: StoreCommand, *, catalog, settings: Settings,
             and catalog.library(library).has_symbol(symbol):
         if create == "if_not_exists":
             return Changed(library, symbol, f"{library}/{symbol} exists: nothing written")
-        raise ProgrammingError(f"{library}/{symbol} already exists: use CREATE OR REPLACE TABLE "
-                               "(a new version), CREATE TABLE IF NOT EXISTS, or INSERT INTO (append)")
+        raise ProgrammingError(already_exists(library, symbol))
     mode = str(options.get("MODE", "write")).lower()
     metadata = parse_metadata(options.get("METADATA"))
     prune = parse_boolean(options.get("PRUNE", False), "PRUNE", ProgrammingError)
@@ -113,7 +112,7 @@ def run_store_command(command: StoreCommand, *, catalog, settings: Settings,
                   for name in integer_columns_with_nulls(table))
     frame = arrow_to_frame(table, index=options.get("INDEX"), existing=existing)
     result = store_frame(catalog, f"{library}/{symbol}", frame, metadata=metadata, mode=mode, prune=prune,
-                         library=library, symbol=symbol)
+                         library=library, symbol=symbol, create=create)
     return replace(result, notes=result.notes + notes) if result.rows else result
 
 

@@ -40,7 +40,7 @@ from urllib.parse import unquote
 
 import boto3
 import botocore.config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from arcticsql.errors import OperationalError
 
@@ -304,6 +304,8 @@ class _ObjectLocks:
                     held.lost = True
                     return
                 # a passing error: try again at the next tick (the lease outlives two missed renewals)
+            except BotoCoreError:  # a timeout or a lost connection, retries spent: the same, try again
+                pass
 
     def release(self, held: _Lease) -> None:
         held.stop.set()

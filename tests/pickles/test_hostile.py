@@ -5,6 +5,7 @@ error naming the file, the interpreter ends normally, and pandas, pytz and numpy
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +99,63 @@ def test_the_hostile_files_are_real(hostile_folder, name, effect):
     child = subprocess.run([sys.executable, "-c", UNCHECKED, str(hostile_folder / f"{name}.pkl")],
                            capture_output=True, text=True, timeout=120)
     assert child.stdout.strip() == effect
+
+
+FORGED_ZONE = r"""
+import copy, pickle, sys
+import dateutil.tz, pandas as pd
+import arcticsql
+from arcticsql.pickles import LocalStorage
+
+mode, folder = sys.argv[1], sys.argv[2]
+if mode == "write":  # (in a process of its own: making the zone poisons the cache of the process making it)
+    real = dateutil.tz.gettz("Europe/London")
+    forged = dateutil.tz.tzfile.__new__(dateutil.tz.tzfile)
+    state = copy.deepcopy(vars(real))  # the system zone's own file name, its offsets five hours off
+    for info in state["_ttinfo_list"]:
+        info.offset += 5 * 3600
+        info.delta += pd.Timedelta(hours=5).to_pytimedelta()
+    forged.__dict__.update(state)
+    cell = pd.Timestamp(1717243200_000000000, tz=forged)
+    frame = pd.DataFrame({"t": pd.Series([cell], dtype=object), "v": [1.0]})
+    open(f"{folder}/zone.pkl", "wb").write(pickle.dumps(frame))
+    sys.exit()
+if mode == "api":
+    LocalStorage(folder).load("zone.pkl")
+else:
+    conn = arcticsql.connect(uri="mem://", config={"storage": {"local": {"base_path": folder},
+                                                               "sandbox": mode == "sandbox"}})
+    try:
+        conn.execute("SELECT * FROM read_pickle('zone.pkl')").fetchall()
+    except arcticsql.Error:
+        pass
+noon = pd.DatetimeIndex(["2024-06-01 12:00"]).tz_localize("dateutil/Europe/London")
+print(noon.tz_convert("UTC").strftime("%H:%M")[0])
+"""
+
+
+@pytest.mark.parametrize("mode", ["sandbox", "in-process", "api"])
+def test_a_forged_dateutil_zone_changes_no_conversion_of_the_process(tmp_path, mode):
+    """pandas caches a dateutil zone's transitions for the whole process by the zone's file name: a zone
+    from a file, named as the system's, must not stand for it afterwards."""
+    subprocess.run([sys.executable, "-c", FORGED_ZONE, "write", str(tmp_path)], check=True, timeout=120, cwd=ROOT)
+    child = subprocess.run([sys.executable, "-c", FORGED_ZONE, mode, str(tmp_path)],
+                           capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert child.stdout.strip() == "11:00"  # London noon in June is 11:00 UTC
+
+
+@pytest.mark.parametrize("sandbox", [True, False])
+def test_more_rows_than_a_file_can_hold_are_refused(tmp_path, sandbox):
+    """A frame of no columns and a huge RangeIndex costs a few bytes in the file; the naming columns SQL adds
+    would cost the session gigabytes."""
+    import pandas as pd
+
+    import arcticsql
+
+    (tmp_path / "rows.pkl").write_bytes(pickle.dumps(pd.DataFrame(index=pd.RangeIndex(500_000_000))))
+    conn = arcticsql.connect(uri="mem://", config={"storage": {"local": {"base_path": str(tmp_path)},
+                                                               "sandbox": sandbox}})
+    with pytest.raises(arcticsql.OperationalError, match=r"rows.pkl: 500,000,000 rows from a file of \d+ bytes"):
+        conn.execute("SELECT count(*) FROM read_pickle('rows.pkl')").fetchall()
+    conn.close()
