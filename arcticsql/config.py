@@ -25,7 +25,7 @@ CORE_LIBRARIES = (
 DEFAULTS: dict[str, Any] = {
     "arctic_storage_path": "lmdb://./data/arctic_storage",
     "core_libraries": list(CORE_LIBRARIES),
-    "processing": {"batch_size": 32, "max_workers": 4, "scan_chunk_mb": 256, "listing_ttl_s": 2,
+    "processing": {"max_workers": 4, "scan_chunk_mb": 256, "listing_ttl_s": 2,
                    "nan_is_null": True, "wildcard_first_rows": 10_000, "cache_mb": 1024, "disk_cache_dir": None,
                    "disk_cache_mb": 10240},
     "arcticdb": {"io_threads": 16, "request_timeout_s": 30, "attempts": 3, "write_lock_timeout_s": 60,
@@ -53,7 +53,6 @@ class Settings:
     arctic_uri: str
     core_libraries: tuple[str, ...] = CORE_LIBRARIES
     max_workers: int = 4
-    batch_size: int = 32
     scan_chunk_bytes: int = 256 * 1024 * 1024
     storage: dict[str, Any] = field(default_factory=dict)
     #: Seconds a listing (the libraries, a wildcard's members) is reused before the store is asked again.
@@ -143,7 +142,40 @@ def normalise_uri(uri: str) -> str:
 
 def _folder(value: Any) -> str | None:
     """A folder setting made absolute (against the working directory), or None when unset."""
-    return os.path.abspath(os.path.expanduser(os.fspath(value))) if value else None
+    if value and not isinstance(value, str):
+        raise ConfigError(f"a folder setting takes a path, not {value!r}")
+    return os.path.abspath(os.path.expanduser(value)) if value else None
+
+
+def _checked_shape(data: Any) -> dict:
+    """The parsed config with empty blocks as empty, or ConfigError naming a block that is not one.
+
+        >>> _checked_shape({"processing": 5})
+        Traceback (most recent call last):
+        arcticsql.config.ConfigError: processing must be a block of settings (key: value lines), not 5
+    """
+    if not isinstance(data, dict):
+        raise ConfigError("the config file must hold settings (key: value lines)")
+    data = dict(data)
+    for block in ("processing", "arcticdb", "storage"):
+        data[block] = _block(data.get(block), block)
+    data["storage"] = {**data["storage"], **{name: _block(data["storage"].get(name), f"storage.{name}")
+                                              for name in ("local", "gcs")}}
+    libraries = data.get("core_libraries")
+    if libraries is not None and not (isinstance(libraries, list) and all(isinstance(n, str) for n in libraries)):
+        raise ConfigError(f"core_libraries must be a list of library names, not {libraries!r}")
+    kind = data["storage"].get("type")
+    if kind is not None and kind not in ("local", "gcs"):
+        raise ConfigError(f"storage.type must be local or gcs, not {kind!r}")
+    return data
+
+
+def _block(value: Any, name: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a block of settings (key: value lines), not {value!r}")
+    return value
 
 
 def parse_boolean(value: Any, name: str, error: type[Exception] = ConfigError) -> bool:
@@ -179,7 +211,7 @@ def load_settings(config: str | os.PathLike | dict | None = None, uri: str | Non
             data, source = _read_yaml(DEFAULT_CONFIG_PATH), str(DEFAULT_CONFIG_PATH)
         else:
             data = {}
-    merged = _merge(DEFAULTS, data)
+    merged = _merge(DEFAULTS, _checked_shape(data))
 
     env = os.environ
     arctic_uri = uri or env.get("ARCTICSQL_URI") or merged["arctic_storage_path"]
@@ -194,7 +226,6 @@ def load_settings(config: str | os.PathLike | dict | None = None, uri: str | Non
     processing = merged["processing"]
     try:
         max_workers = max(1, int(processing.get("max_workers", 4)))
-        batch_size = max(1, int(processing.get("batch_size", 32)))
         chunk_mb = float(processing.get("scan_chunk_mb", 256))
         listing_ttl_s = max(0.0, float(processing.get("listing_ttl_s", 2)))
         wildcard_first_rows = max(0, int(processing.get("wildcard_first_rows", 10_000)))
@@ -222,7 +253,6 @@ def load_settings(config: str | os.PathLike | dict | None = None, uri: str | Non
         arctic_uri=normalise_uri(str(arctic_uri)),
         core_libraries=tuple(merged.get("core_libraries") or ()),
         max_workers=max_workers,
-        batch_size=batch_size,
         scan_chunk_bytes=max(1, int(chunk_mb * 1024 * 1024)),
         storage=storage,
         listing_ttl_s=listing_ttl_s,

@@ -197,3 +197,18 @@ def test_repeated_queries_skip_the_version_pin_but_see_new_versions(conn, prices
         assert cur.execute("SELECT * FROM prices_1min.AAPL").description[-1][0] == "other"  # re-planned on read
         lib.write("AAPL", prices["AAPL"].iloc[:3].assign(third=2))
         assert cur.execute('DESCRIBE "prices_1min/AAPL"').fetchall()[-1][0] == "third"  # DESCRIBE always pins
+
+
+def test_a_snapshot_read_after_the_same_version_by_number_on_one_cursor():
+    """A source reading a version through a snapshot is not the one reading it by number: once the number
+    is pruned, only the snapshot still reads it."""
+    connection = arcticsql.connect(uri="mem://", config={"processing": {"cache_mb": 0}})
+    lib = connection.catalog.library("p", create=True)
+    index = pd.date_range("2024-01-01", periods=3, freq="D", name="ts")
+    lib.write("A", pd.DataFrame({"close": [1.0, 1.0, 1.0]}, index=index))
+    lib.snapshot("eod")
+    cursor = connection.cursor()
+    assert cursor.execute("SELECT sum(close) FROM p.A AT (VERSION => 0)").fetchall() == [(3.0,)]
+    lib.write("A", pd.DataFrame({"close": [10.0] * 3}, index=index), prune_previous_versions=True)
+    assert cursor.execute("SELECT sum(close) FROM p.A AT (SNAPSHOT => 'eod')").fetchall() == [(3.0,)]
+    connection.close()

@@ -371,3 +371,12 @@ def test_a_crash_mid_write_leaves_the_latest_version(tmp_path):
         pd.testing.assert_frame_equal(after.data, before)
     finally:
         connection.close()
+
+
+def test_copy_of_rows_in_no_order_stores_them_in_time_order(conn):
+    """A query's rows come in no particular order (a wildcard of pickle files, a UNION): a timestamp index is
+    stored sorted, as ArcticDB keeps it."""
+    cursor = conn.cursor()
+    cursor.execute("COPY (SELECT * FROM (VALUES (TIMESTAMP '2024-01-03', 3.0), (TIMESTAMP '2024-01-01', 1.0), "
+                   "(TIMESTAMP '2024-01-02', 2.0)) t(ts, x)) TO 'arctic://features/unsorted'")
+    assert cursor.execute("SELECT x FROM features.unsorted").fetchall() == [(1.0,), (2.0,), (3.0,)]

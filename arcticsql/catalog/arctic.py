@@ -79,7 +79,7 @@ def check_uri(uri: str) -> None:
 def _configure(uri: str, settings: Settings) -> None:
     """ArcticDB's process-wide settings, before an ``Arctic`` for ``uri`` is made.
 
-    - Logging: errors only, unless ``$ARCTICSQL_ARCTICDB_LOG_LEVEL`` says otherwise.
+    - Logging: critical messages only (a failure is raised as an error, in one line), unless ``$ARCTICSQL_ARCTICDB_LOG_LEVEL`` says otherwise.
     - Local stores: the storage lock's settle wait drops from 1 s to 10 ms (the first ``list_symbols`` of a
       library compacts its symbol list under that lock and would otherwise always wait a full second).
     - ``io_threads`` requests in flight (ArcticDB sizes its pool when the first store of the process opens).
@@ -88,7 +88,7 @@ def _configure(uri: str, settings: Settings) -> None:
     """
     kind = "object" if scheme_of(uri) in _OBJECT_SCHEMES else "local"
     if not _CONFIGURED:
-        set_log_level(os.environ.get("ARCTICSQL_ARCTICDB_LOG_LEVEL", "ERROR").upper())
+        set_log_level(os.environ.get("ARCTICSQL_ARCTICDB_LOG_LEVEL", "CRITICAL").upper())  # failures are raised
         # ArcticDB sizes its I/O pool when the first store of the process opens, whatever its kind
         set_config_int("VersionStore.NumIOThreads", settings.io_threads)
     if kind == "local" and "local" not in _CONFIGURED:

@@ -20,7 +20,7 @@ from arcticdb import ReadInfoRequest, ReadRequest
 from arcticsql.catalog.arctic import Store
 from arcticsql.catalog.schema import SymbolSchema, build_schema, schema_of_rows
 from arcticsql.config import Settings
-from arcticsql.errors import ProgrammingError, suggest
+from arcticsql.errors import OperationalError, ProgrammingError, suggest
 from arcticsql.sources.read_log import ReadLog, ReadRecord
 from arcticsql.sql.names import CATALOG_LIBRARY, TableName, glob_regex, is_glob, matches
 from arcticsql.sql.shape import KeyCondition
@@ -293,6 +293,8 @@ class Catalog:
         whole: dict[tuple[str, str, int], pa.Table] = {}
         for symbol, item in zip(symbols, items):
             if not hasattr(item, "data"):
+                if not _missing(item):  # a storage failure is an error, never a member left out
+                    raise OperationalError(f"reading {library}/{symbol} failed: {getattr(item, 'exception_string', item)}")
                 if as_of is None or isinstance(as_of, pd.Timestamp):
                     continue
                 raise self.missing_version(library, symbol, as_of)
@@ -481,3 +483,9 @@ def as_of_key(as_of: AsOf) -> object:
 def _is_missing(error: BaseException) -> bool:
     name = type(error).__name__
     return "NoDataFound" in name or "NoSuchVersion" in name or "not found" in str(error)
+
+
+def _missing(item) -> bool:
+    """Whether a failed ``read_batch`` item says the symbol (or the version asked for) does not exist."""
+    category = getattr(item, "error_category", None)
+    return category is None or getattr(category, "name", "") == "MISSING_DATA"

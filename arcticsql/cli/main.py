@@ -219,8 +219,8 @@ def ls(options: Options, pattern: str | None) -> None:
     catalog = options.connect().catalog
     try:
         names = introspection.list_names(catalog, pattern)
-    except Error as error:
-        raise click.ClickException(str(error)) from None
+    except Exception as error:  # noqa: BLE001 - every failure is one line in the user's words
+        raise click.ClickException(str(translate(error, catalog.store.failure))) from None
     try:
         for name in names:
             click.echo(name)

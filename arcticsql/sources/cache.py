@@ -380,7 +380,7 @@ class ScanCache:
         for piece, columns, size in self.largest(count):
             names = ", ".join(column[0] or "index" for column in columns)
             rows.append((f"{piece.key.library}/{piece.key.symbol}", piece.key.version, _span(piece), piece.rows,
-                         names, round(size / 1e6, 3)))
+                         names, round(size / 2**20, 3)))
         return (["symbol", "version", "range", "rows", "columns", "MB"],
                 ["VARCHAR", "BIGINT", "VARCHAR", "BIGINT", "VARCHAR", "DOUBLE"], rows, note)
 
@@ -392,7 +392,7 @@ class ScanCache:
 
 
 def _mb(size: int) -> str:
-    return f"{size / 1e6:.1f} MB"
+    return f"{size / 2**20:.1f} MB"
 
 
 def _span(piece: Piece) -> str:

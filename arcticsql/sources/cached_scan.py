@@ -97,6 +97,10 @@ def _latest(source) -> tuple[int | None, int | None]:
 def version_of(item) -> tuple[int | None, int | None]:
     """(version, creation time) of a batch answer; (None, None) for a symbol that is gone."""
     if not hasattr(item, "version") or not hasattr(item, "timestamp"):
+        category = getattr(item, "error_category", None)
+        if category is not None and getattr(category, "name", "") != "MISSING_DATA":  # a failure, not "gone"
+            raise OperationalError(f"reading {getattr(item, 'symbol', '?')} failed: "
+                                   f"{getattr(item, 'exception_string', item)}")
         return None, None
     return int(item.version), int(item.timestamp)
 

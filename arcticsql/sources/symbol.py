@@ -106,8 +106,11 @@ class ArcticSymbolSource(ScanSource):
     def key(self) -> tuple:
         """What this source reads; equal keys read equal rows (versions are immutable)."""
         schema = self.schema
+        # read through a snapshot, a version can still be read after its number is gone: another key
+        through = self.read_as_of if isinstance(self.read_as_of, str) else None
         return ("symbol", schema.library, schema.symbol, schema.version, schema.created,
-                tuple(schema.casts) if schema.casts else (), self.verify_latest, self.nan_is_null, self.limit)
+                tuple(schema.casts) if schema.casts else (), self.verify_latest, self.nan_is_null, self.limit,
+                through)
 
     # -- protocol -------------------------------------------------------------------------------------
     def __arrow_c_schema__(self) -> object:

@@ -111,6 +111,8 @@ def run_store_command(command: StoreCommand, *, catalog, settings: Settings,
     notes = tuple(f"column {name!r} stored as DOUBLE (it has NULLs, which an integer column cannot hold)"
                   for name in integer_columns_with_nulls(table))
     frame = arrow_to_frame(table, index=options.get("INDEX"), existing=existing)
+    if isinstance(frame.index, pd.DatetimeIndex) and not frame.index.is_monotonic_increasing:
+        frame = frame.sort_index(kind="stable")  # a query's rows come in no order; ArcticDB keeps time in order
     result = store_frame(catalog, f"{library}/{symbol}", frame, metadata=metadata, mode=mode, prune=prune,
                          library=library, symbol=symbol, create=create)
     return replace(result, notes=result.notes + notes) if result.rows else result
