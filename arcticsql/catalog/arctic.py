@@ -79,7 +79,8 @@ def check_uri(uri: str) -> None:
 def _configure(uri: str, settings: Settings) -> None:
     """ArcticDB's process-wide settings, before an ``Arctic`` for ``uri`` is made.
 
-    - Logging: critical messages only (a failure is raised as an error, in one line), unless ``$ARCTICSQL_ARCTICDB_LOG_LEVEL`` says otherwise.
+    - Logging: critical messages only (a failure is raised as an error, in one line), unless
+      ``$ARCTICSQL_ARCTICDB_LOG_LEVEL`` says otherwise.
     - Local stores: the storage lock's settle wait drops from 1 s to 10 ms (the first ``list_symbols`` of a
       library compacts its symbol list under that lock and would otherwise always wait a full second).
     - ``io_threads`` requests in flight (ArcticDB sizes its pool when the first store of the process opens).
@@ -143,9 +144,10 @@ class Store:
         return self.uri[len("lmdb://"):].partition("?")[0]
 
     def exists(self) -> bool:
-        """Whether there is a store to read (a local store's folder; any other kind is taken to exist)."""
+        """Whether there is a store to read: a local store's folder holding ArcticDB's configuration (a
+        folder without it is not a store: opening it would make one); any other kind is taken to exist."""
         folder = self.local_folder()
-        return self._arctic is not None or folder is None or os.path.isdir(folder)
+        return self._arctic is not None or folder is None or os.path.isdir(os.path.join(folder, "_arctic_cfg"))
 
     def arctic(self, *, create: bool = False) -> arcticdb.Arctic:
         """The opened store; a local store whose folder does not exist is made only with ``create``."""

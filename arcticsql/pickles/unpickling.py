@@ -16,7 +16,6 @@ import collections
 import copyreg
 import datetime
 import functools
-import hashlib
 import importlib
 import inspect
 import io
@@ -200,14 +199,9 @@ class SafeUnpickler(pickle._Unpickler):
         elif isinstance(target, np.dtype) and not (type(state) is tuple and len(state) in (8, 9) and state[2:5]
                                                    == (None, None, None) and state[5:8] == target.__reduce__()[2][5:8]):
             raise _Refused(f"a state numpy does not write for a {target.str} dtype (structured, or forged sizes)")
-        elif isinstance(target, tz.tzfile) and type(state) is not dict:
-            raise _Refused("a dateutil zone's state that dateutil does not write")
+        elif isinstance(target, tz.tzfile):
+            _check_zone(state)
         pickle._Unpickler.load_build(self)
-        if isinstance(target, tz.tzfile):
-            # pandas caches a dateutil zone's transitions for the whole process under its file name: a zone
-            # from a file gets a name of its own, so that its data can never stand for the system's zone
-            digest = hashlib.sha256(repr(sorted(state.items())).encode()).hexdigest()[:16]
-            target._filename = f"{target._filename} (from a pickle, {digest})"
 
     def _refuse_opcode(self) -> None:
         raise _Refused("an opcode pandas pickles do not use (INST, OBJ or NEWOBJ_EX)")
@@ -258,6 +252,18 @@ def _restore_array(data: Any) -> pa.Array:
     except pa.ArrowException as error:
         raise _Refused(f"an invalid Arrow array: {error}") from None
     return array
+
+
+def _check_zone(state: Any) -> None:
+    """A dateutil zone's state named as a zone of this system must be that zone's: pandas caches a zone's
+    transitions for the whole process under its file name, so a forged one would change every later
+    conversion to the real zone."""
+    if type(state) is not dict or type(state.get("_filename")) is not str:
+        raise _Refused("a dateutil zone's state that dateutil does not write")
+    name = state["_filename"]
+    system = tz.gettz(name.rsplit("zoneinfo/", 1)[-1]) if name else None
+    if isinstance(system, tz.tzfile) and system._filename == name and vars(system) != state:
+        raise _Refused(f"a dateutil zone named {name!r} whose transitions are not this system's")
 
 
 def load_pickle(source: str | bytes, name: str, *, allow_unsafe: bool = False) -> Any:
