@@ -45,3 +45,13 @@ def test_reading_a_local_store_that_does_not_exist_says_so_and_creates_nothing(t
     assert os.path.isdir(folder)
     assert connection.cursor().execute("SELECT x FROM features.first").fetchone() == (1,)
     connection.close()
+
+
+def test_a_folder_that_is_not_a_store_is_not_made_one_by_a_read(tmp_path):
+    """`--uri lmdb://./data` for `lmdb://./data/arctic_storage`: the folder exists, but holds no store."""
+    (tmp_path / "arctic_storage").mkdir()
+    connection = arcticsql.connect(uri=f"lmdb://{tmp_path}", config={})
+    with pytest.raises(arcticsql.ProgrammingError, match=rf"no ArcticDB store at {tmp_path}: make one with "):
+        connection.cursor().execute("SELECT * FROM arcticsql.libraries")
+    assert sorted(os.listdir(tmp_path)) == ["arctic_storage"]
+    connection.close()

@@ -114,9 +114,10 @@ def test_append_and_update_modes(conn, prices):
     pd.testing.assert_frame_equal(conn.catalog.library("features", create=True).read("m").data, aapl, check_freq=False)
     with pytest.raises(arcticsql.IntegrityError, match="not after the symbol's last index"):
         cur.execute("COPY (SELECT * FROM prices_1min.AAPL LIMIT 5) TO 'arctic://features/m' (MODE 'append')")
-    with pytest.raises(arcticsql.IntegrityError, match="not sorted"):
-        cur.execute("COPY (SELECT * FROM prices_1min.AAPL ORDER BY ts DESC LIMIT 5) TO 'arctic://features/m' "
-                    "(MODE 'update')")
+    # a query's rows in any order: stored in time order (the update rewrites the last five rows as they are)
+    cur.execute("COPY (SELECT * FROM prices_1min.AAPL ORDER BY ts DESC LIMIT 5) TO 'arctic://features/m' "
+                "(MODE 'update')")
+    pd.testing.assert_frame_equal(conn.catalog.library("features").read("m").data, aapl, check_freq=False)
     cur.execute(f"COPY (SELECT ts, open, high, low, 0.0 AS close, volume FROM prices_1min.AAPL "
                 f"WHERE ts BETWEEN '{aapl.index[10]}' AND '{aapl.index[19]}') TO 'arctic://features/m' (MODE 'update')")
     data = conn.catalog.library("features", create=True).read("m").data
