@@ -51,6 +51,7 @@ class Cursor:
         self.rowcount = -1
         self.description: list[tuple] | None = None
         self.message: str | None = None
+        self.notes: tuple[str, ...] = ()
         self._has_result = False
         self._closed = False
         self._rerunnable: tuple | None = None  # (operation, parameters) while nothing has been fetched
@@ -59,12 +60,14 @@ class Cursor:
     def execute(self, operation: str, parameters: Sequence[Any] | dict[str, Any] | None = None) -> Cursor:
         self._check_open()
         self.description, self.rowcount, self.message, self._has_result = None, -1, None, False
-        self._rerunnable = None
+        self._rerunnable, self.notes = None, ()
         outcome = execute(self.connection.session, self._duck, operation, parameters)
         if outcome.has_result and len(split_statements(operation)) == 1:
             self._rerunnable = (operation, parameters)
         self.rowcount = outcome.rowcount
         self.message = outcome.message
+        #: What a write wants the user to know beside its result (a column stored as DOUBLE, say).
+        self.notes = tuple(getattr(outcome.extra.get("store"), "notes", ()))
         self._has_result = outcome.has_result
         if outcome.has_result:
             try:

@@ -192,6 +192,8 @@ class Shell:
             self._begin_output()
             self._status_line(self._outcome_text(cursor), start)
             return None
+        for note in getattr(cursor, "notes", ()):  # a write's notes go beside its result, on standard error
+            self.status.write(f"note: {note}\n")
         names = [str(d[0]) for d in cursor.description]
         types = [str(d[1]) for d in cursor.description]
         if self.format == "parquet":

@@ -87,3 +87,11 @@ def test_a_table_to_a_file_has_no_footer(arcticsql, tmp_path):
     target = tmp_path / "out.txt"
     assert arcticsql("query", "SELECT 1 AS one", "-o", str(target)).returncode == 0
     assert target.read_text().splitlines()[-1].startswith("└")
+
+
+def test_a_writes_notes_go_to_standard_error_beside_its_result(arcticsql):
+    copy = ("COPY (SELECT ts, CASE WHEN volume > 0 THEN NULL ELSE volume END AS v FROM prices_1min.MSFT) "
+            "TO 'arctic://signals/intnull'")
+    written = arcticsql("query", copy, "-f", "csv")
+    assert written.returncode == 0 and written.stdout.splitlines()[0] == "library,symbol,version,rows,mode"
+    assert written.stderr == "note: column 'v' stored as DOUBLE (it has NULLs, which an integer column cannot hold)\n"
