@@ -212,3 +212,19 @@ def test_a_snapshot_read_after_the_same_version_by_number_on_one_cursor():
     lib.write("A", pd.DataFrame({"close": [10.0] * 3}, index=index), prune_previous_versions=True)
     assert cursor.execute("SELECT sum(close) FROM p.A AT (SNAPSHOT => 'eod')").fetchall() == [(3.0,)]
     connection.close()
+
+
+@pytest.mark.parametrize("cache_mb", [0, 64])
+def test_a_date_filter_on_a_symbol_stored_out_of_order(cache_mb):
+    """A symbol written with validate_index=False out of index order: ArcticDB refuses a date_range read of
+    it, so the filter runs after the read, with SQL's answer, alone or as a wildcard's member."""
+    connection = arcticsql.connect(uri="mem://", config={"processing": {"cache_mb": cache_mb,
+                                                                        "wildcard_first_rows": 0}})
+    lib = connection.catalog.library("lib", create=True)
+    index = pd.DatetimeIndex(["2024-01-05", "2024-01-01", "2024-01-02", "2024-01-06", "2024-01-03"], name="ts")
+    lib.write("U", pd.DataFrame({"v": range(5)}, index=index), validate_index=False)
+    cursor = connection.cursor()
+    for _ in range(2):
+        assert cursor.execute("SELECT count(*) FROM lib.U WHERE ts >= '2024-01-02'").fetchall() == [(4,)]
+        assert cursor.execute("""SELECT sum(v) FROM "lib/*" WHERE ts < '2024-01-04'""").fetchall() == [(7,)]
+    connection.close()

@@ -259,7 +259,8 @@ class Catalog:
         description = lib.get_description(symbol, as_of=reading)
         schema = build_schema(library, symbol, version, item.data.schema, int(description.row_count),
                               key not in self._nanoseconds, tuple(description.date_range),
-                              description.sorted == "ASCENDING", int(item.timestamp))
+                              description.sorted == "ASCENDING", int(item.timestamp),
+                              description.sorted in _UNSORTED)
         with self._lock:
             self._schemas[key] = schema
         return schema
@@ -345,7 +346,7 @@ class Catalog:
                 schema = build_schema(library, symbol, version, columns,
                                       int(description.row_count), (library, symbol, version) not in self._nanoseconds,
                                       tuple(description.date_range), description.sorted == "ASCENDING",
-                                      created)
+                                      created, description.sorted in _UNSORTED)
                 with self._lock:
                     self._schemas[(library, symbol, version)] = schema
         return [self._schemas[(library, s, v)] for s, v in pinned]
@@ -489,3 +490,7 @@ def _missing(item) -> bool:
     """Whether a failed ``read_batch`` item says the symbol (or the version asked for) does not exist."""
     category = getattr(item, "error_category", None)
     return category is None or getattr(category, "name", "") == "MISSING_DATA"
+
+
+#: ArcticDB's word for a version whose rows are not in index order (written with validate_index=False).
+_UNSORTED = ("DESCENDING", "UNSORTED")

@@ -46,6 +46,7 @@ class SymbolSchema:
     first_index: object = None              # first/last date index value (pd.Timestamp) when known
     last_index: object = None
     index_sorted: bool = False              # rows are in ascending index order (ArcticDB says so)
+    index_unsorted: bool = False            # ArcticDB says they are not: a date range cannot be read
     created: int | None = None              # when the version was written (ns): with the number, unique
 
     @property
@@ -120,7 +121,7 @@ _TEMPLATES: dict[tuple[tuple[str, ...], bool], list[tuple[pa.Schema, SymbolSchem
 
 def build_schema(library: str, symbol: str, version: int, stored: pa.Schema, row_count: int,
                  microseconds: bool = True, date_range: tuple = (None, None),
-                 sorted_index: bool = False, created: int | None = None) -> SymbolSchema:
+                 sorted_index: bool = False, created: int | None = None, unsorted: bool = False) -> SymbolSchema:
     """The declared schema for a symbol version from its stored Arrow schema (a zero-row read).
 
     ``microseconds``: declare a nanosecond timestamp index as ``TIMESTAMP`` (cast on reading; a value that
@@ -131,7 +132,8 @@ def build_schema(library: str, symbol: str, version: int, stored: pa.Schema, row
     return replace(template, library=library, symbol=symbol, version=version, row_count=row_count,
                    first_index=_timestamp_or_none(date_range[0]) if dated else None,
                    last_index=_timestamp_or_none(date_range[1]) if dated else None,
-                   index_sorted=sorted_index, created=None if created is None else int(created))
+                   index_sorted=sorted_index, index_unsorted=unsorted and dated,
+                   created=None if created is None else int(created))
 
 
 def schema_of_rows(library: str, symbol: str, version: int, data: pa.Table, microseconds: bool = True,
@@ -146,6 +148,7 @@ def schema_of_rows(library: str, symbol: str, version: int, data: pa.Table, micr
         low, high, ascending = index_extent(data.column(template.stored_names[template.date_index]))
     return replace(template, library=library, symbol=symbol, version=version, row_count=data.num_rows,
                    first_index=low, last_index=high, index_sorted=ascending,
+                   index_unsorted=not ascending and template.date_index is not None,
                    created=None if created is None else int(created))
 
 

@@ -146,7 +146,7 @@ def cache_state(source, plan: ReadPlan, needed: set[str]) -> str | None:
 def _target(source, plan: ReadPlan, needed: set[str]):
     """(version key, axis, lo, hi, column names, their cache keys) of a scan through the cache, or None."""
     cache, schema = source.cache, source.schema
-    if cache is None or plan.empty:
+    if cache is None or plan.empty or schema.index_unsorted:  # (pieces are index ranges: rows in order only)
         return None
     key = version_key(cache, schema)
     if key is None:

@@ -200,7 +200,8 @@ def _is_string(kind: pa.DataType) -> bool:
 def plan_read(filters, symbol_schema) -> ReadPlan:
     """The read plan for the accepted ``filters`` (each a conjunct) on one symbol."""
     schema: pa.Schema = symbol_schema.arrow
-    index = symbol_schema.date_index
+    # rows out of index order cannot be read by date_range (ArcticDB refuses): the filter is applied after
+    index = None if symbol_schema.index_unsorted else symbol_schema.date_index
     tz = schema.field(index).type.tz if index else None
     start = end = None
     empty = False
