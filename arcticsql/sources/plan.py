@@ -197,6 +197,22 @@ def _is_string(kind: pa.DataType) -> bool:
     return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
+def tightened(start, end, op: str, bound, one_ns):
+    """The inclusive index bounds ``(start, end)`` (None: open) narrowed by ``index <op> bound``; stored values
+    are nanoseconds, so a strict bound is the inclusive bound ``one_ns`` inside. (Both engines' pushdown.)
+
+        >>> tightened(None, 10, ">", 3, 1)
+        (4, 10)
+    """
+    if op in (">", ">=", "="):
+        low = bound + one_ns if op == ">" else bound
+        start = low if start is None else max(start, low)
+    if op in ("<", "<=", "="):
+        high = bound - one_ns if op == "<" else bound
+        end = high if end is None else min(end, high)
+    return start, end
+
+
 def plan_read(filters, symbol_schema) -> ReadPlan:
     """The read plan for the accepted ``filters`` (each a conjunct) on one symbol."""
     schema: pa.Schema = symbol_schema.arrow
@@ -217,13 +233,7 @@ def plan_read(filters, symbol_schema) -> ReadPlan:
                 if bound is None or op == "!=":
                     exact = False
                     continue
-                # Stored values are nanoseconds, so a strict bound is the inclusive bound one ns inside.
-                if op in (">", ">=", "="):
-                    low = bound + _ONE_NS if op == ">" else bound
-                    start = low if start is None else max(start, low)
-                if op in ("<", "<=", "="):
-                    high = bound - _ONE_NS if op == "<" else bound
-                    end = high if end is None else min(end, high)
+                start, end = tightened(start, end, op, bound, _ONE_NS)
             if not exact:
                 residual.append(predicate)
             continue

@@ -55,7 +55,7 @@ from pyspark.sql.datasource import (
 )
 
 from arcticsql.catalog.schema import SymbolSchema
-from arcticsql.sources.plan import ValueClause
+from arcticsql.sources.plan import ValueClause, tightened
 
 #: The columns a wildcard table starts with.
 KEY_COLUMNS = ("library", "symbol")
@@ -65,7 +65,7 @@ ROWS_PER_PARTITION = 1_000_000
 PIECES_PER_PARTITION = 64
 
 _COMPARISONS = {EqualTo: "=", GreaterThan: ">", GreaterThanOrEqual: ">=", LessThan: "<", LessThanOrEqual: "<="}
-_ONE_NS = 1
+_ONE_NS = 1  # bounds here are int nanoseconds
 
 
 @dataclass(frozen=True)
@@ -291,14 +291,7 @@ def _date_bounds(item: Filter, plan: MemberPlan) -> MemberPlan | None:
     stamp = pd.Timestamp(value)
     if stamp.tzinfo is not None:
         stamp = stamp.tz_convert("UTC").tz_localize(None)
-    ns = int(stamp.value)
-    start, end = plan.start, plan.end
-    if operator in (">", ">=", "="):
-        low = ns + _ONE_NS if operator == ">" else ns
-        start = low if start is None else max(start, low)
-    if operator in ("<", "<=", "="):
-        high = ns - _ONE_NS if operator == "<" else ns
-        end = high if end is None else min(end, high)
+    start, end = tightened(plan.start, plan.end, operator, int(stamp.value), _ONE_NS)
     empty = plan.empty or (start is not None and end is not None and start > end)
     return replace(plan, start=start, end=end, empty=empty)
 
