@@ -167,3 +167,19 @@ def test_spark_messages_in_the_users_words():
     error = from_spark(worker)
     assert isinstance(error, arcticsql.DataError)
     assert str(error).startswith("s3://h:b?access=***&secret=***") and "s3cr3t" not in str(error)
+
+
+def test_a_symbol_stored_out_of_order_is_read_without_date_range():
+    """ArcticDB refuses a date_range read of rows out of index order: the date filter stays with Spark."""
+    import pandas as pd
+
+    connection = arcticsql.connect(uri="mem://", config={})
+    index = pd.DatetimeIndex(["2024-01-03", "2024-01-01", "2024-01-02"], name="ts")
+    connection.catalog.library("lib", create=True).write("U", pd.DataFrame({"v": range(3)}, index=index),
+                                                         validate_index=False)
+    unsorted = Member.of(connection.catalog.schema("lib", "U"))
+    filters = [GreaterThanOrEqual(("ts",), datetime.datetime(2024, 1, 2))]
+    pushed = push_filters(filters, [unsorted], {"ts": pa.timestamp("us"), "v": pa.int64()}, wildcard=False,
+                          nan_is_null=True)
+    assert pushed.kept == [] and [(plan.start, plan.end) for plan in pushed.plans] == [(None, None)]
+    connection.close()

@@ -90,7 +90,8 @@ class Member:
         first, last = (_ns(schema.first_index), _ns(schema.last_index)) if schema.date_index else (None, None)
         zone = schema.arrow.field(schema.date_index).type.tz if schema.date_index else None
         return cls(schema.library, schema.symbol, schema.version, schema.row_count, dict(schema.stored_names),
-                   {f.name: _kind(f.type) for f in schema.arrow}, tuple(schema.index_columns), schema.date_index, zone,
+                   {f.name: _kind(f.type) for f in schema.arrow}, tuple(schema.index_columns),
+                   None if schema.index_unsorted else schema.date_index, zone,  # rows out of order: no date_range
                    tuple(schema.range_index) if schema.range_index is not None else None, first, last)
 
     @property
