@@ -294,8 +294,7 @@ class Catalog:
         whole: dict[tuple[str, str, int], pa.Table] = {}
         for symbol, item in zip(symbols, items):
             if not hasattr(item, "data"):
-                if not _missing(item):  # a storage failure is an error, never a member left out
-                    raise OperationalError(f"reading {library}/{symbol} failed: {getattr(item, 'exception_string', item)}")
+                missing(item, f"{library}/{symbol}")  # (a storage failure raises: never a member left out)
                 if as_of is None or isinstance(as_of, pd.Timestamp):
                     continue
                 raise self.missing_version(library, symbol, as_of)
@@ -486,10 +485,14 @@ def _is_missing(error: BaseException) -> bool:
     return "NoDataFound" in name or "NoSuchVersion" in name or "not found" in str(error)
 
 
-def _missing(item) -> bool:
-    """Whether a failed ``read_batch`` item says the symbol (or the version asked for) does not exist."""
+def missing(item, label: str) -> bool:
+    """For an item of an ArcticDB batch call that failed: True when it says the symbol (or the version asked
+    for) does not exist; any other failure (storage, permissions) is an OperationalError naming ``label``,
+    never a symbol taken for gone."""
     category = getattr(item, "error_category", None)
-    return category is None or getattr(category, "name", "") == "MISSING_DATA"
+    if category is None or getattr(category, "name", "") == "MISSING_DATA":
+        return True
+    raise OperationalError(f"reading {label} failed: {getattr(item, 'exception_string', item)}")
 
 
 #: ArcticDB's word for a version whose rows are not in index order (written with validate_index=False).

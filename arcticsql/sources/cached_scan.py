@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 from arcticdb import ReadInfoRequest
 
+from arcticsql.catalog.catalog import missing
 from arcticsql.errors import OperationalError, SymbolChanged
 from arcticsql.sources.cache import HIGH, LOW, Axis, ColumnKey, Group, Lookup, VersionKey
 from arcticsql.sources.plan import ReadPlan
@@ -97,10 +98,7 @@ def _latest(source) -> tuple[int | None, int | None]:
 def version_of(item) -> tuple[int | None, int | None]:
     """(version, creation time) of a batch answer; (None, None) for a symbol that is gone."""
     if not hasattr(item, "version") or not hasattr(item, "timestamp"):
-        category = getattr(item, "error_category", None)
-        if category is not None and getattr(category, "name", "") != "MISSING_DATA":  # a failure, not "gone"
-            raise OperationalError(f"reading {getattr(item, 'symbol', '?')} failed: "
-                                   f"{getattr(item, 'exception_string', item)}")
+        missing(item, getattr(item, "symbol", "a symbol"))  # (a failure, not "gone", raises)
         return None, None
     return int(item.version), int(item.timestamp)
 
